@@ -1,0 +1,266 @@
+"""Settings: one tree of groups, each reading the environment names of DESIGN §7 exactly.
+
+Only composition roots (`worker.py`, the API lifespan, the launcher, CLIs) call
+`load_settings()`; everything else receives plain values.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, NoReturn
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tiers import Tier
+
+DEV_JWT_SECRET = "development-only-secret-change-me-0123456789abcdef"
+STAGE_NAMES = (
+    "document_processing",
+    "structure_analysis",
+    "structure_generation",
+    "text_generation",
+    "finalization",
+)
+VERSION = "0.1.0"
+
+
+def _alias(name: str) -> Any:
+    return Field(validation_alias=AliasChoices(name))
+
+
+class _Group(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=False
+    )
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class StoreSettings(_Group):
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    redis_key_prefix: str = Field(default="cg", validation_alias="REDIS_KEY_PREFIX")
+    db_pool_min_size: int = Field(default=1, ge=0, validation_alias="DB_POOL_MIN_SIZE")
+    db_pool_max_size: int = Field(default=10, ge=1, validation_alias="DB_POOL_MAX_SIZE")
+    stuck_after_seconds: int = Field(default=900, gt=0, validation_alias="STUCK_AFTER_SECONDS")
+
+
+class TemporalSettings(_Group):
+    address: str = Field(default="localhost:7233", validation_alias="TEMPORAL_ADDRESS")
+    namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
+    api_key: str | None = Field(default=None, validation_alias="TEMPORAL_API_KEY")
+    tls_cert: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_CERT")
+    tls_key: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_KEY")
+    tls_ca: Path | None = Field(default=None, validation_alias="TEMPORAL_TLS_CA")
+    task_queue: str = Field(default="course-generation", validation_alias="TEMPORAL_TASK_QUEUE")
+    stage_task_queue: str = Field(
+        default="course-generation-stages", validation_alias="TEMPORAL_STAGE_TASK_QUEUE"
+    )
+    dev_port: int = Field(default=7233, ge=1, le=65535, validation_alias="TEMPORAL_DEV_PORT")
+    ui_port: int = Field(default=8233, ge=1, le=65535, validation_alias="TEMPORAL_UI_PORT")
+    fairness_enabled: bool = Field(default=False, validation_alias="TEMPORAL_FAIRNESS_ENABLED")
+
+
+class AuthSettings(_Group):
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, validation_alias="SUPABASE_JWT_SECRET")
+    jwks_url: str | None = Field(default=None, validation_alias="SUPABASE_JWKS_URL")
+    audience: str = Field(default="authenticated", validation_alias="AUTH_AUDIENCE")
+    issuer: str | None = Field(default=None, validation_alias="AUTH_ISSUER")
+    leeway_seconds: int = Field(default=30, ge=0, validation_alias="AUTH_LEEWAY_SECONDS")
+    allow_anonymous: bool = Field(default=False, validation_alias="ALLOW_ANONYMOUS")
+
+
+class ApiSettings(_Group):
+    port: int = Field(default=8000, ge=1, le=65535, validation_alias="API_PORT")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="CORS_ORIGINS"
+    )
+    allow_http_webhooks: bool = Field(default=False, validation_alias="ALLOW_HTTP_WEBHOOKS")
+    start_rate_limit_per_minute: int = Field(
+        default=30, ge=0, validation_alias="START_RATE_LIMIT_PER_MINUTE"
+    )
+    start_timeout_seconds: float = Field(default=5, gt=0, validation_alias="START_TIMEOUT_SECONDS")
+
+    _split = field_validator("cors_origins", mode="before")(_split_csv)
+
+
+@dataclass(frozen=True)
+class TierPolicy:
+    tier: Tier
+    limit: int
+    weight: float
+    priority_key: int
+
+
+class AdmissionSettings(_Group):
+    limit_free: int = Field(default=1, ge=0, validation_alias="TIER_LIMIT_FREE")
+    limit_basic: int = Field(default=2, ge=0, validation_alias="TIER_LIMIT_BASIC")
+    limit_standard: int = Field(default=3, ge=0, validation_alias="TIER_LIMIT_STANDARD")
+    limit_trial: int = Field(default=5, ge=0, validation_alias="TIER_LIMIT_TRIAL")
+    limit_premium: int = Field(default=5, ge=0, validation_alias="TIER_LIMIT_PREMIUM")
+    weight_free: float = Field(default=1, gt=0, validation_alias="TIER_WEIGHT_FREE")
+    weight_basic: float = Field(default=3, gt=0, validation_alias="TIER_WEIGHT_BASIC")
+    weight_standard: float = Field(default=5, gt=0, validation_alias="TIER_WEIGHT_STANDARD")
+    weight_trial: float = Field(default=5, gt=0, validation_alias="TIER_WEIGHT_TRIAL")
+    weight_premium: float = Field(default=10, gt=0, validation_alias="TIER_WEIGHT_PREMIUM")
+    priority_free: int = Field(default=4, ge=1, le=5, validation_alias="TIER_PRIORITY_FREE")
+    priority_basic: int = Field(default=3, ge=1, le=5, validation_alias="TIER_PRIORITY_BASIC")
+    priority_standard: int = Field(default=2, ge=1, le=5, validation_alias="TIER_PRIORITY_STANDARD")
+    priority_trial: int = Field(default=2, ge=1, le=5, validation_alias="TIER_PRIORITY_TRIAL")
+    priority_premium: int = Field(default=1, ge=1, le=5, validation_alias="TIER_PRIORITY_PREMIUM")
+    global_cap: int = Field(default=10_000, ge=1, validation_alias="ADMISSION_GLOBAL_CAP")
+    retry_after_seconds: int = Field(
+        default=30, ge=1, validation_alias="ADMISSION_RETRY_AFTER_SECONDS"
+    )
+
+    def policy(self, tier: Tier) -> TierPolicy:
+        name = tier.value.lower()
+        return TierPolicy(
+            tier=tier,
+            limit=getattr(self, f"limit_{name}"),
+            weight=getattr(self, f"weight_{name}"),
+            priority_key=getattr(self, f"priority_{name}"),
+        )
+
+
+class WorkflowSettings(_Group):
+    execution_timeout_seconds: int = Field(
+        default=21_600, ge=60, validation_alias="WORKFLOW_EXECUTION_TIMEOUT_SECONDS"
+    )
+
+
+class StageSettings(_Group):
+    capacity: int = Field(default=10, ge=1, validation_alias="STAGE_CAPACITY")
+    resource_tuner: bool = Field(default=False, validation_alias="STAGE_RESOURCE_TUNER")
+    heartbeat_timeout_seconds: float = Field(
+        default=10, gt=0, validation_alias="STAGE_HEARTBEAT_TIMEOUT_SECONDS"
+    )
+    start_to_close_seconds: float = Field(
+        default=3600, gt=0, validation_alias="STAGE_START_TO_CLOSE_SECONDS"
+    )
+    cleanup_activities: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="STAGE_CLEANUP_ACTIVITIES"
+    )
+    simulated_stages: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(STAGE_NAMES), validation_alias="SIMULATED_STAGES"
+    )
+    simulated_stage_seconds: float = Field(
+        default=2, ge=0, validation_alias="SIMULATED_STAGE_SECONDS"
+    )
+
+    @field_validator("cleanup_activities", "simulated_stages", mode="before")
+    @classmethod
+    def _stage_list(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "none"):
+            return []
+        if isinstance(value, str) and value.strip().lower() == "all":
+            return list(STAGE_NAMES)
+        return _split_csv(value)
+
+    @field_validator("cleanup_activities", "simulated_stages")
+    @classmethod
+    def _known_stages(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(STAGE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown stage(s) {unknown}; known: {', '.join(STAGE_NAMES)}")
+        return value
+
+
+class ReconcileSettings(_Group):
+    interval_seconds: int = Field(default=60, ge=1, validation_alias="RECONCILE_INTERVAL_SECONDS")
+    grace_seconds: int = Field(default=120, ge=0, validation_alias="RECONCILE_GRACE_SECONDS")
+
+
+class LogSettings(_Group):
+    level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        default="info", validation_alias="LOG_LEVEL"
+    )
+    format: Literal["json", "console"] = Field(default="json", validation_alias="LOG_FORMAT")
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", validation_alias="ENVIRONMENT"
+    )
+
+    @field_validator("level", "format", "environment", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class Settings:
+    stores: StoreSettings
+    temporal: TemporalSettings
+    auth: AuthSettings
+    api: ApiSettings
+    admission: AdmissionSettings
+    workflow: WorkflowSettings
+    stages: StageSettings
+    reconcile: ReconcileSettings
+    log: LogSettings
+    version: str = VERSION
+
+    @property
+    def environment(self) -> str:
+        return self.log.environment
+
+
+class SettingsError(Exception):
+    """A bad setting; `str()` is one line naming the environment variable."""
+
+
+_GROUPS = {
+    "stores": StoreSettings,
+    "temporal": TemporalSettings,
+    "auth": AuthSettings,
+    "api": ApiSettings,
+    "admission": AdmissionSettings,
+    "workflow": WorkflowSettings,
+    "stages": StageSettings,
+    "reconcile": ReconcileSettings,
+    "log": LogSettings,
+}
+
+
+def load_settings(env_file: str | Path | None = ".env") -> Settings:
+    """Build the whole tree from the environment (and `env_file`), or raise `SettingsError`."""
+    groups: dict[str, Any] = {}
+    for name, group in _GROUPS.items():
+        try:
+            groups[name] = group(_env_file=env_file)
+        except ValidationError as exc:
+            raise SettingsError(_one_line(exc)) from None
+    settings = Settings(**groups)
+    if settings.environment == "production" and settings.auth.jwt_secret == DEV_JWT_SECRET:
+        raise SettingsError(
+            "invalid setting SUPABASE_JWT_SECRET: the development secret is refused when "
+            "ENVIRONMENT=production"
+        )
+    return settings
+
+
+def settings_or_exit(env_file: str | Path | None = ".env") -> Settings:
+    """`load_settings()` for composition roots: a bad value prints one line and exits 2."""
+    try:
+        return load_settings(env_file)
+    except SettingsError as exc:
+        _die(str(exc))
+
+
+def _die(line: str) -> NoReturn:
+    print(line, file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    name = ".".join(str(part) for part in error["loc"]) or "?"
+    given = error.get("input")
+    shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+    return f"invalid setting {name}: {error['msg']}{shown}"

@@ -1,0 +1,112 @@
+"""Logging (structlog, one JSON object per line) and tracing set-up for every process.
+
+Standard-library records — uvicorn's, Temporal's `workflow.logger` and `activity.logger` — go
+through the same processors, so every line has the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+SERVICE = "course-generator"
+CONTEXT_KEYS = ("request_id", "user_id", "tier", "course_id", "workflow_id", "run_id")
+
+
+def _add_static(service: str, environment: str, version: str) -> structlog.types.Processor:
+    def processor(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event.setdefault("service", service)
+        event.setdefault("environment", environment)
+        event.setdefault("version", version)
+        return event
+
+    return processor
+
+
+def _temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Lift workflow/activity ids that Temporal's loggers attach as `extra` into the line."""
+    record = event.get("_record")
+    for attr in ("temporal_workflow", "temporal_activity"):
+        info = getattr(record, attr, None)
+        if isinstance(info, dict):
+            event.setdefault("workflow_id", info.get("workflow_id"))
+            event.setdefault("run_id", info.get("run_id") or info.get("workflow_run_id"))
+            if "activity_type" in info:
+                event.setdefault("activity", info["activity_type"])
+            if "workflow_type" in info:
+                event.setdefault("workflow_type", info["workflow_type"])
+    return event
+
+
+def _shared_processors(environment: str, version: str) -> list[structlog.types.Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_static(SERVICE, environment, version),
+    ]
+
+
+def configure_logging(
+    level: str = "info",
+    fmt: str = "json",
+    environment: str = "development",
+    version: str = "0.0.0",
+    stream: TextIO | None = None,
+) -> None:
+    """Route structlog and the standard library through one JSON (or console) renderer."""
+    shared = _shared_processors(environment, version)
+    renderer: structlog.types.Processor = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if fmt == "console"
+        else structlog.processors.JSONRenderer(ensure_ascii=False)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, _temporal_context],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("uvicorn.access", "httpx", "httpcore", "hpack"):
+        logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def bind_context(**values: Any) -> None:
+    """Bind request/run context (only the known keys, skipping None) for later log lines."""
+    known = {k: v for k, v in values.items() if k in CONTEXT_KEYS and v is not None}
+    structlog.contextvars.bind_contextvars(**known)
+
+
+def configure_tracing(environment: str, version: str) -> TracerProvider:
+    """Install a tracer provider; exporters are attached by deployment (OTEL_* variables)."""
+    provider = TracerProvider(
+        resource=Resource.create(
+            {
+                "service.name": SERVICE,
+                "service.version": version,
+                "deployment.environment": environment,
+            }
+        )
+    )
+    trace.set_tracer_provider(provider)
+    return provider

@@ -1,0 +1,75 @@
+"""Log lines: one JSON object per line with the fixed keys, bound context and Temporal ids."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from telemetry import bind_context, configure_logging
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    configure_logging("info", "json", environment="test", version="9.9.9", stream=buffer)
+    structlog.contextvars.clear_contextvars()
+    yield buffer
+    structlog.contextvars.clear_contextvars()
+    logging.getLogger().handlers.clear()
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_structlog_line_has_the_fixed_keys(stream: io.StringIO) -> None:
+    """A structlog event renders as one JSON object with timestamp, level, event, service…"""
+    structlog.get_logger("x").info("run_started", steps=5)
+    (line,) = _lines(stream)
+    assert line["event"] == "run_started"
+    assert line["level"] == "info"
+    assert line["service"] == "course-generator"
+    assert (line["environment"], line["version"], line["steps"]) == ("test", "9.9.9", 5)
+    assert str(line["timestamp"]).endswith("Z")
+    assert "T" in str(line["timestamp"])
+
+
+def test_bound_context_appears_on_every_line(stream: io.StringIO) -> None:
+    """Bound request/run context is added to later lines; unknown keys and None are dropped."""
+    bind_context(request_id="r-1", user_id="u-1", tier="FREE", course_id="c-1", secret="no")
+    bind_context(workflow_id=None)
+    structlog.get_logger().info("one")
+    logging.getLogger("stdlib").warning("two")
+    first, second = _lines(stream)
+    for line in (first, second):
+        assert (line["request_id"], line["user_id"], line["tier"]) == ("r-1", "u-1", "FREE")
+        assert line["course_id"] == "c-1"
+        assert "secret" not in line
+        assert "workflow_id" not in line
+    assert (second["event"], second["level"]) == ("two", "warning")
+
+
+def test_temporal_logger_extras_become_fields(stream: io.StringIO) -> None:
+    """Records from Temporal's workflow/activity loggers carry workflow_id and run_id."""
+    extra = {"temporal_workflow": {"workflow_id": "course-generation-1", "run_id": "r9"}}
+    logging.getLogger("temporalio.workflow").info("step done", extra=extra)
+    (line,) = _lines(stream)
+    assert (line["workflow_id"], line["run_id"]) == ("course-generation-1", "r9")
+    assert line["event"] == "step done"
+
+
+def test_console_format_is_not_json() -> None:
+    """The development console format renders readable text rather than JSON."""
+    buffer = io.StringIO()
+    configure_logging("info", "console", stream=buffer)
+    structlog.get_logger().info("hello", course_id="c")
+    logging.getLogger().handlers.clear()
+    text = buffer.getvalue()
+    assert "hello" in text
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)

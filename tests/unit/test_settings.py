@@ -1,0 +1,156 @@
+"""Settings: every DESIGN §7 name is read exactly as written; a bad value is one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from settings import DEV_JWT_SECRET, STAGE_NAMES, SettingsError, load_settings
+from tiers import Tier
+
+# (environment name, value to set, path into the tree, the value expected there)
+EXACT_NAMES = [
+    ("DATABASE_URL", "postgresql://u@h:5/d", "stores.database_url", "postgresql://u@h:5/d"),
+    ("REDIS_URL", "redis://h:1/0", "stores.redis_url", "redis://h:1/0"),
+    ("TEMPORAL_ADDRESS", "t:7000", "temporal.address", "t:7000"),
+    ("TEMPORAL_NAMESPACE", "ns", "temporal.namespace", "ns"),
+    ("TEMPORAL_API_KEY", "k", "temporal.api_key", "k"),
+    ("TEMPORAL_TLS_CERT", "/c.pem", "temporal.tls_cert", Path("/c.pem")),
+    ("TEMPORAL_TLS_KEY", "/k.pem", "temporal.tls_key", Path("/k.pem")),
+    ("TEMPORAL_TLS_CA", "/ca.pem", "temporal.tls_ca", Path("/ca.pem")),
+    ("TEMPORAL_TASK_QUEUE", "q1", "temporal.task_queue", "q1"),
+    ("TEMPORAL_STAGE_TASK_QUEUE", "q2", "temporal.stage_task_queue", "q2"),
+    ("TEMPORAL_DEV_PORT", "17233", "temporal.dev_port", 17233),
+    ("TEMPORAL_UI_PORT", "18233", "temporal.ui_port", 18233),
+    ("SUPABASE_JWT_SECRET", "s" * 32, "auth.jwt_secret", "s" * 32),
+    ("SUPABASE_JWKS_URL", "https://x/jwks", "auth.jwks_url", "https://x/jwks"),
+    ("AUTH_AUDIENCE", "aud", "auth.audience", "aud"),
+    ("AUTH_ISSUER", "https://iss", "auth.issuer", "https://iss"),
+    ("ALLOW_ANONYMOUS", "true", "auth.allow_anonymous", True),
+    ("ALLOW_HTTP_WEBHOOKS", "true", "api.allow_http_webhooks", True),
+    ("API_PORT", "9000", "api.port", 9000),
+    ("CORS_ORIGINS", "https://a.example, https://b.example", "api.cors_origins",
+     ["https://a.example", "https://b.example"]),
+    ("TIER_LIMIT_FREE", "7", "admission.limit_free", 7),
+    ("TIER_LIMIT_BASIC", "8", "admission.limit_basic", 8),
+    ("TIER_LIMIT_STANDARD", "9", "admission.limit_standard", 9),
+    ("TIER_LIMIT_TRIAL", "10", "admission.limit_trial", 10),
+    ("TIER_LIMIT_PREMIUM", "11", "admission.limit_premium", 11),
+    ("ADMISSION_GLOBAL_CAP", "12", "admission.global_cap", 12),
+    ("ADMISSION_RETRY_AFTER_SECONDS", "13", "admission.retry_after_seconds", 13),
+    ("START_RATE_LIMIT_PER_MINUTE", "0", "api.start_rate_limit_per_minute", 0),
+    ("START_TIMEOUT_SECONDS", "2.5", "api.start_timeout_seconds", 2.5),
+    ("WORKFLOW_EXECUTION_TIMEOUT_SECONDS", "3600", "workflow.execution_timeout_seconds", 3600),
+    ("STAGE_CAPACITY", "1", "stages.capacity", 1),
+    ("STAGE_HEARTBEAT_TIMEOUT_SECONDS", "2", "stages.heartbeat_timeout_seconds", 2),
+    ("STAGE_CLEANUP_ACTIVITIES", "text_generation,finalization", "stages.cleanup_activities",
+     ["text_generation", "finalization"]),
+    ("SIMULATED_STAGES", "none", "stages.simulated_stages", []),
+    ("SIMULATED_STAGE_SECONDS", "0", "stages.simulated_stage_seconds", 0),
+    ("RECONCILE_INTERVAL_SECONDS", "5", "reconcile.interval_seconds", 5),
+    ("RECONCILE_GRACE_SECONDS", "10", "reconcile.grace_seconds", 10),
+    ("LOG_LEVEL", "debug", "log.level", "debug"),
+    ("LOG_FORMAT", "console", "log.format", "console"),
+    ("ENVIRONMENT", "test", "log.environment", "test"),
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, *_ in EXACT_NAMES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _get(tree: object, path: str) -> object:
+    for part in path.split("."):
+        tree = getattr(tree, part)
+    return tree
+
+
+@pytest.mark.parametrize(("name", "raw", "path", "expected"), EXACT_NAMES)
+def test_each_design_name_is_read_exactly(
+    monkeypatch: pytest.MonkeyPatch, name: str, raw: str, path: str, expected: object
+) -> None:
+    """Each environment name of DESIGN §7 lands in its place in the settings tree."""
+    monkeypatch.setenv(name, raw)
+    assert _get(load_settings(env_file=None), path) == expected
+
+
+def test_defaults_match_the_design() -> None:
+    """With nothing set, the defaults are DESIGN's (tiers §2, settings §7)."""
+    s = load_settings(env_file=None)
+    limits = {t: s.admission.policy(t).limit for t in Tier}
+    assert limits == {Tier.FREE: 1, Tier.BASIC: 2, Tier.STANDARD: 3, Tier.TRIAL: 5, Tier.PREMIUM: 5}
+    keys = {t: s.admission.policy(t).priority_key for t in Tier}
+    assert keys == {Tier.PREMIUM: 1, Tier.TRIAL: 2, Tier.STANDARD: 2, Tier.BASIC: 3, Tier.FREE: 4}
+    assert s.admission.policy(Tier.PREMIUM).weight == 10
+    assert (s.temporal.address, s.temporal.task_queue) == ("localhost:7233", "course-generation")
+    assert s.stages.simulated_stages == list(STAGE_NAMES)
+    assert (s.stages.capacity, s.api.start_rate_limit_per_minute) == (10, 30)
+    assert s.workflow.execution_timeout_seconds == 21_600
+    assert (s.log.format, s.environment) == ("json", "development")
+
+
+def test_prefixed_or_lowercase_names_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the exact names count: a field name or a nested-style name changes nothing."""
+    monkeypatch.setenv("LIMIT_FREE", "9")
+    monkeypatch.setenv("ADMISSION__LIMIT_FREE", "9")
+    assert load_settings(env_file=None).admission.limit_free == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("TIER_LIMIT_FREE", "lots"),
+        ("API_PORT", "70000"),
+        ("LOG_FORMAT", "xml"),
+        ("SIMULATED_STAGES", "document_processing,baking"),
+        ("START_TIMEOUT_SECONDS", "-1"),
+        ("ALLOW_ANONYMOUS", "maybe"),
+    ],
+)
+def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, raw: str) -> None:
+    """A bad value raises one line that names the environment variable."""
+    monkeypatch.setenv(name, raw)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env_file=None)
+    message = str(caught.value)
+    assert name in message
+    assert "\n" not in message
+
+
+def test_dev_secret_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENVIRONMENT=production without a real SUPABASE_JWT_SECRET is refused."""
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    with pytest.raises(SettingsError, match="SUPABASE_JWT_SECRET"):
+        load_settings(env_file=None)
+    monkeypatch.setenv("SUPABASE_JWT_SECRET", "a-real-secret-" + "x" * 32)
+    assert load_settings(env_file=None).auth.jwt_secret != DEV_JWT_SECRET
+
+
+def test_env_file_is_read(tmp_path: Path) -> None:
+    """A `.env` file supplies values."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("TIER_LIMIT_BASIC=4\nTEMPORAL_NAMESPACE=from-file\n")
+    s = load_settings(env_file=env_file)
+    assert (s.admission.limit_basic, s.temporal.namespace) == (4, "from-file")
+
+
+def test_process_start_stops_with_one_line() -> None:
+    """A composition root given a bad value exits non-zero printing one line naming it."""
+    code = "import settings; settings.settings_or_exit(None)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"TIER_LIMIT_PREMIUM": "-3", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("invalid setting TIER_LIMIT_PREMIUM")
