@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,10 +97,13 @@ async def drop_database(admin_url: str, database: str) -> None:
 
 
 def start_embedded_postgres(data_dir: Path) -> Store:
-    import pgserver  # only needed when no server is reachable
-
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); /tmp is fine here.
+        warnings.simplefilter("ignore")
+        import pgserver  # only needed when no server is reachable
+
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
     return Store("postgres", server.get_uri("postgres"), True, "embedded", server.cleanup)
 
 
