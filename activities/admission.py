@@ -1,0 +1,103 @@
+"""Admission activities: reserve and release a run's lease (DESIGN §4, §5).
+
+`reserve_lease` runs as a local activity (schedule-to-close 3 s) on the start path; a Redis
+failure raises the retryable `LeaseStoreUnavailable`, so an outage longer than that budget ends
+as the workflow's `unavailable` decision. Both activities are idempotent by workflow id (the
+lease holder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import errors
+from activities.leases import Holder, Leases, LeaseStoreUnavailable, ReserveResult
+from settings import AdmissionSettings, TierPolicy
+from tiers import parse_tier
+from workflows.types import HolderInfo, LimitReason, course_id_of
+
+
+@dataclass
+class ReserveLeaseInput:
+    user_id: str
+    tier: str
+    workflow_id: str
+
+
+@dataclass
+class ReserveLeaseResult:
+    decision: Literal["admitted", "rejected"]
+    reason: LimitReason | None
+    tier: str
+    limit: int
+    holders: list[HolderInfo] = field(default_factory=list)
+
+
+@dataclass
+class ReleaseLeaseInput:
+    user_id: str
+    workflow_id: str
+
+
+class AdmissionActivities:
+    """Lease activities over a `Leases` store; limits come from the tier policy."""
+
+    def __init__(
+        self, leases: Leases, admission_settings: AdmissionSettings, lease_ttl_seconds: int
+    ) -> None:
+        self._leases = leases
+        self._settings = admission_settings
+        self._ttl = lease_ttl_seconds
+
+    @activity.defn(name="reserve_lease")
+    async def reserve_lease(self, input: ReserveLeaseInput) -> ReserveLeaseResult:
+        policy = self._policy(input.tier)
+        try:
+            result = await self._leases.reserve(
+                input.user_id,
+                policy.limit,
+                self._settings.global_cap,
+                input.workflow_id,
+                self._ttl,
+            )
+        except LeaseStoreUnavailable as exc:
+            raise _unavailable(exc) from exc
+        return _result(result, policy)
+
+    @activity.defn(name="release_lease")
+    async def release_lease(self, input: ReleaseLeaseInput) -> None:
+        try:
+            await self._leases.release(input.user_id, input.workflow_id)
+        except LeaseStoreUnavailable as exc:
+            raise _unavailable(exc) from exc
+
+    def _policy(self, raw_tier: str) -> TierPolicy:
+        tier, known = parse_tier(raw_tier)
+        if not known:
+            activity.logger.warning("unknown tier %r: admitting as %s", raw_tier, tier.value)
+        return self._settings.policy(tier)
+
+
+def _result(result: ReserveResult, policy: TierPolicy) -> ReserveLeaseResult:
+    return ReserveLeaseResult(
+        decision="admitted" if result.decision == "admitted" else "rejected",
+        reason=None if result.decision == "admitted" else result.decision,
+        tier=policy.tier.value,
+        limit=policy.limit,
+        holders=[holder_info(holder) for holder in result.holders],
+    )
+
+
+def holder_info(holder: Holder) -> HolderInfo:
+    """A lease as the workflow and the API report it (`since` as ISO-8601 UTC)."""
+    since = datetime.fromtimestamp(holder.since, UTC).isoformat()
+    return HolderInfo(course_id=course_id_of(holder.holder), workflow_id=holder.holder, since=since)
+
+
+def _unavailable(exc: LeaseStoreUnavailable) -> ApplicationError:
+    return ApplicationError(str(exc), type=errors.LEASE_STORE_UNAVAILABLE, non_retryable=False)

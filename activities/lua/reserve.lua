@@ -1,0 +1,52 @@
+-- Admit `holder` for a user under the user's limit and the global cap (DESIGN §4).
+-- KEYS: user zset, global zset, since hash, owner hash (one hash tag, so one slot)
+-- ARGV: user_id, limit, global_cap, holder, ttl_seconds, now ("" = Redis TIME)
+-- Returns {decision, user_count, global_count, holder1, since1, expires1, ...}.
+local user_key, global_key, since_key, owner_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local user_id = ARGV[1]
+local limit = tonumber(ARGV[2])
+local global_cap = tonumber(ARGV[3])
+local holder = ARGV[4]
+local ttl = tonumber(ARGV[5])
+local now = tonumber(ARGV[6])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+local function prune(key)
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
+    redis.call('HDEL', since_key, member)
+    redis.call('HDEL', owner_key, member)
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+end
+
+prune(user_key)
+prune(global_key)
+
+local decision = 'admitted'
+if not redis.call('ZSCORE', user_key, holder) then
+  if redis.call('ZCARD', user_key) >= limit then
+    decision = 'user_limit'
+  elseif redis.call('ZCARD', global_key) >= global_cap then
+    decision = 'global_limit'
+  end
+end
+
+if decision == 'admitted' then
+  redis.call('ZADD', user_key, now + ttl, holder)
+  redis.call('ZADD', global_key, now + ttl, holder)
+  redis.call('HSETNX', since_key, holder, now)
+  redis.call('HSET', owner_key, holder, user_id)
+end
+
+local reply = {decision, redis.call('ZCARD', user_key), redis.call('ZCARD', global_key)}
+local members = redis.call('ZRANGE', user_key, 0, -1, 'WITHSCORES')
+for i = 1, #members, 2 do
+  local since = redis.call('HGET', since_key, members[i]) or string.format('%.6f', now)
+  table.insert(reply, members[i])
+  table.insert(reply, since)
+  table.insert(reply, members[i + 1])
+end
+return reply
