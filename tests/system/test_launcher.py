@@ -1,0 +1,218 @@
+"""`python -m devstack` (what `make run` runs) as a subprocess: ready, then stopped cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+import embedded
+from tests.helpers import eventually
+
+REPO = Path(__file__).resolve().parents[2]
+PORTS = ("TEMPORAL_DEV_PORT", "TEMPORAL_UI_PORT", "API_PORT")
+pytestmark = pytest.mark.timeout(90)
+
+
+@dataclass
+class Launch:
+    proc: subprocess.Popen[bytes]
+    ports: dict[str, int]
+    data_dir: Path
+    log: Path
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def output(self) -> str:
+        """The end of the launcher's output, for failure messages."""
+        return self.text()[-6000:]
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.ports['API_PORT']}"
+
+
+def start_launcher(tmp_path: Path, overrides: dict[str, str]) -> Launch:
+    ports = {name: embedded.free_port() for name in PORTS}
+    unset = ("TEMPORAL_ADDRESS", "DATABASE_URL", "REDIS_URL")
+    env = {key: value for key, value in os.environ.items() if key not in unset}
+    env.update({name: str(port) for name, port in ports.items()})
+    env.update(
+        DEVSTACK_DATA_DIR=str(tmp_path / "data"),
+        LOG_FORMAT="json",
+        REDIS_KEY_PREFIX=f"launcher-{uuid.uuid4().hex[:8]}",
+        START_RATE_LIMIT_PER_MINUTE="0",
+        **overrides,
+    )
+    log = tmp_path / "launcher.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devstack"], cwd=REPO, env=env, stdout=out, stderr=out
+        )
+    return Launch(proc, ports, tmp_path / "data", log)
+
+
+def block_lines(output: str) -> list[str]:
+    """The lines of the launcher's "where is everything" block."""
+    assert "course-generator is up" in output, output
+    after = output[output.index("course-generator is up") :].splitlines()[1:]
+    lines = [line.strip() for line in after[: after.index("")] if line.startswith("  ")]
+    return [line for line in lines if line]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid`, found through /proc parent links."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        children = {child for child, parent in parents.items() if parent in frontier}
+        found |= children
+        frontier = children
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    pid_file = data_dir / "postgres" / "postmaster.pid"
+    return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+
+
+async def wait_ready(launch: Launch) -> None:
+    """`/readyz` 200 (or `/healthz` while the API has no `/readyz`), failing fast on exit."""
+
+    async def ready() -> None:
+        code = launch.proc.poll()
+        if code is not None:
+            pytest.fail(f"launcher exited with {code} before ready:\n{launch.output()}")
+        async with httpx.AsyncClient(base_url=launch.api, timeout=3) as client:
+            try:
+                response = await client.get("/readyz")
+                if response.status_code == 404:
+                    response = await client.get("/healthz")
+            except httpx.HTTPError as exc:
+                raise AssertionError(f"API not answering: {exc!r}") from exc
+        assert response.status_code == 200, response.text
+
+    try:
+        await eventually(ready, timeout=60, interval=0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- launcher output ---\n{launch.output()}") from None
+
+
+async def web_ui_answers(launch: Launch) -> None:
+    async def answers() -> None:
+        url = f"http://127.0.0.1:{launch.ports['TEMPORAL_UI_PORT']}/"
+        async with httpx.AsyncClient(timeout=3) as client:
+            try:
+                response = await client.get(url)
+            except httpx.HTTPError as exc:
+                raise AssertionError(f"Web UI not answering: {exc!r}") from exc
+        assert response.status_code < 500
+
+    await eventually(answers, timeout=10)
+
+
+async def stop_and_check(launch: Launch, started: set[int]) -> None:
+    """SIGINT the launcher; it exits 0, and no process it started nor any port is left."""
+    assert started, "the launcher started no child processes"
+    launch.proc.send_signal(signal.SIGINT)
+    code = await asyncio.to_thread(launch.proc.wait, 45)
+    assert code == 0, launch.output()
+
+    async def all_gone() -> None:
+        left = {pid for pid in started if alive(pid)}
+        assert not left, f"processes left after stop: {sorted(left)}"
+        busy = {p for p in launch.ports.values() if embedded.port_open("127.0.0.1", p)}
+        assert not busy, f"ports still listening after stop: {sorted(busy)}"
+
+    await eventually(all_gone, timeout=10)
+
+
+@pytest.fixture
+def cleanup_launches() -> Iterator[list[Launch]]:
+    """Kill whatever a failed test left running, so one failure cannot leak processes."""
+    launches: list[Launch] = []
+    yield launches
+    for launch in launches:
+        if launch.proc.poll() is None:
+            launch.proc.kill()
+            launch.proc.wait()
+        for pid in {*descendants(launch.proc.pid), postmaster_pid(launch.data_dir) or 0} - {0}:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest_asyncio.fixture
+async def throwaway_database(pg_server: embedded.Store) -> AsyncIterator[str]:
+    name = f"cg_launcher_{uuid.uuid4().hex[:8]}"
+    await embedded.ensure_database(pg_server.url, name)
+    yield embedded.with_database(pg_server.url, name)
+    await embedded.drop_database(pg_server.url, name)
+
+
+async def test_launcher_serves_readiness_and_stops_everything_on_sigint(
+    tmp_path: Path, throwaway_database: str, redis_url: str, cleanup_launches: list[Launch]
+) -> None:
+    """With store URLs given, the launcher gets to readiness and SIGINT leaves nothing behind."""
+    launch = start_launcher(tmp_path, {"DATABASE_URL": throwaway_database, "REDIS_URL": redis_url})
+    cleanup_launches.append(launch)
+
+    await wait_ready(launch)
+    await web_ui_answers(launch)
+    started = descendants(launch.proc.pid)
+    assert {line.split()[0] for line in block_lines(launch.text())} >= {
+        "API", "Temporal", "Web", "PostgreSQL", "Redis"
+    }  # fmt: skip
+
+    await stop_and_check(launch, started)
+
+
+async def test_launcher_embeds_stores_when_none_answers(
+    tmp_path: Path, cleanup_launches: list[Launch]
+) -> None:
+    """With no store URL and no local server answering, it embeds both and stops them too."""
+    closed = {name: embedded.free_port() for name in ("pg", "redis")}
+    launch = start_launcher(
+        tmp_path,
+        {
+            "DEVSTACK_LOCAL_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{closed['pg']}/postgres",
+            "DEVSTACK_LOCAL_REDIS_URL": f"redis://127.0.0.1:{closed['redis']}/0",
+        },
+    )
+    cleanup_launches.append(launch)
+
+    await wait_ready(launch)
+    block = {line.split()[0]: line for line in block_lines(launch.text())}
+    for part in ("Temporal", "PostgreSQL", "Redis"):
+        assert "(embedded" in block.get(part, ""), block
+    postmaster = postmaster_pid(launch.data_dir)
+    assert postmaster is not None, "embedded PostgreSQL wrote no postmaster.pid"
+    started = descendants(launch.proc.pid) | {postmaster}
+
+    await stop_and_check(launch, started)
