@@ -1,0 +1,29 @@
+"""`python -m api`: serve the gateway with uvicorn on `API_PORT`."""
+
+from __future__ import annotations
+
+import uvicorn
+
+import telemetry
+from api.app import create_app
+from settings import settings_or_exit
+
+
+def main() -> None:
+    settings = settings_or_exit()
+    telemetry.configure_logging(
+        settings.log.level, settings.log.format, settings.environment, settings.version
+    )
+    telemetry.configure_tracing(settings.environment, settings.version)
+    uvicorn.run(
+        create_app(settings),
+        host="0.0.0.0",  # the gateway is meant to be reached from other hosts
+        port=settings.api.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+
+
+if __name__ == "__main__":
+    main()

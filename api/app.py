@@ -1,0 +1,69 @@
+"""The FastAPI application factory and its lifespan (the API's one composition root)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from api import problems
+from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from api.routes import compat, generation, health, me
+from api.state import State, build_state
+from db.migrate import SchemaBehind
+from settings import Settings, load_settings
+
+log = structlog.get_logger("api")
+
+DESCRIPTION = """Start, follow and cancel course generations.
+
+Authenticate with a Supabase access token (`Authorization: Bearer …`). Errors under `/api/v1`
+are RFC 9457 `application/problem+json`; switch on `type`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the stores and the Temporal client are opened by the lifespan."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        try:
+            state = await build_state(settings)
+        except SchemaBehind as exc:
+            print(str(exc), file=sys.stderr)
+            log.error(str(exc))
+            raise
+        log.info("api ready to serve", environment=settings.environment)
+        try:
+            yield {"api": state}
+        finally:
+            await state.aclose()
+
+    production = settings.environment == "production"
+    app = FastAPI(
+        title="Course generation orchestrator",
+        version=settings.version,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None if production else "/docs",
+        redoc_url=None,
+    )
+    problems.install(app)
+    for module in (generation, me, compat, health):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware)
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Location", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,39 @@
+"""`Annotated` dependency aliases reading the lifespan's typed state."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import Principal
+from api.state import ApiState
+
+bearer = HTTPBearer(auto_error=False, description="A Supabase access token")
+
+
+def get_state(request: Request) -> ApiState:
+    return cast(ApiState, request.state.api)
+
+
+StateDep = Annotated[ApiState, Depends(get_state)]
+
+
+async def get_principal(
+    request: Request,
+    state: StateDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal:
+    """The verified caller (the `Security` parameter only documents the scheme)."""
+    return await state.verifier.principal(request.headers.getlist("authorization"))
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def request_id(request: Request) -> str:
+    return cast(str, request.scope["state"]["request_id"])
+
+
+RequestIdDep = Annotated[str, Depends(request_id)]

@@ -1,0 +1,99 @@
+"""`/healthz` (the process answers) and `/readyz` (a start would be served, DESIGN §6)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+from api.deps import StateDep
+from api.state import ApiState
+from db.migrate import SchemaBehind, check_schema
+from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
+
+router = APIRouter(tags=["health"])
+CHECK_TIMEOUT = 2.0
+
+
+class NotReady(Exception):
+    """One readiness check failed; `str()` says what is not ready."""
+
+
+@router.get("/healthz", summary="Liveness")
+async def healthz() -> dict[str, str]:
+    """The process is up and serving HTTP."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    responses={503: {"description": "Something a start needs is not ready (named in `failing`)"}},
+)
+async def readyz(state: StateDep) -> JSONResponse:
+    """200 only when PostgreSQL (schema current), Redis and Temporal (search attributes
+    registered, a worker polling both task queues) all answer; else 503 naming what is not."""
+    checks = {
+        "postgresql": _postgres(state),
+        "redis": _redis(state),
+        "temporal": _temporal(state),
+    }
+    results = await asyncio.gather(*(_run(c) for c in checks.values()))
+    report = dict(zip(checks, results, strict=True))
+    failing = [f"{name}: {result}" for name, result in report.items() if result != "ok"]
+    body: dict[str, Any] = {"status": "not ready" if failing else "ready", "checks": report}
+    if failing:
+        body["failing"] = failing
+    return JSONResponse(body, status_code=503 if failing else 200)
+
+
+async def _run(check: Awaitable[None]) -> str:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            await check
+    except NotReady as exc:
+        return str(exc)
+    except SchemaBehind as exc:
+        return str(exc)
+    except Exception as exc:
+        return f"unreachable ({type(exc).__name__})"
+    return "ok"
+
+
+async def _postgres(state: ApiState) -> None:
+    await check_schema(state.pool)
+
+
+async def _redis(state: ApiState) -> None:
+    await state.redis.ping()
+
+
+async def _temporal(state: ApiState) -> None:
+    client = await state.temporal.client()
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = sorted(set(SEARCH_ATTRIBUTES) - set(listed.custom_attributes))
+    if missing:
+        raise NotReady(f"search attributes not registered: {', '.join(missing)}")
+    queues = state.settings.temporal
+    for queue, kind in (
+        (queues.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+        (queues.stage_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+    ):
+        described = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+                task_queue_type=kind,
+            )
+        )
+        if not described.pollers:
+            raise NotReady(f"no worker polls task queue {queue}")

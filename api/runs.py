@@ -1,0 +1,126 @@
+"""Reading and cancelling the run recorded on a course, and the caller's admission usage."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.leases import Leases
+from api.auth import Principal
+from api.problems import DependencyUnavailable, NotRunning
+from api.schemas import (
+    ActiveCourse,
+    CancelResponse,
+    ConcurrencyResponse,
+    StatusResponse,
+    WorkflowStatusName,
+)
+from api.starts import Starter
+from api.temporal import TemporalConnector
+from api.tiers import TierResolver
+from settings import AdmissionSettings
+from workflows.types import course_id_of
+
+DESCRIBE_TIMEOUT = timedelta(seconds=3)
+
+
+class Runs:
+    def __init__(
+        self,
+        starter: Starter,
+        tiers: TierResolver,
+        temporal: TemporalConnector,
+        leases: Leases,
+        admission: AdmissionSettings,
+    ) -> None:
+        self._starter, self._tiers, self._temporal = starter, tiers, temporal
+        self._leases, self._admission = leases, admission
+
+    async def status(self, principal: Principal, course_id: str) -> StatusResponse:
+        course, tier = await asyncio.gather(
+            self._starter.owned_course(principal, course_id), self._tiers.tier(principal)
+        )
+        workflow_status = None
+        if course.workflow_id and course.run_id:
+            workflow_status = await self._workflow_status(course.workflow_id, course.run_id)
+        return StatusResponse(
+            course_id=course.id,
+            workflow_id=course.workflow_id,
+            run_id=course.run_id,
+            generation_status=course.generation_status,
+            workflow_status=workflow_status,
+            progress=course.generation_progress,
+            started_at=course.generation_started_at,
+            completed_at=course.generation_completed_at,
+            tier=tier.value,
+        )
+
+    async def cancel(
+        self, principal: Principal, course_id: str, reason: str | None
+    ) -> CancelResponse:
+        course = await self._starter.owned_course(principal, course_id)
+        if not (course.workflow_id and course.run_id):
+            raise NotRunning("the course has no run")
+        handle = await self._handle(course.workflow_id, course.run_id)
+        if await self._status_of(handle) != "RUNNING":
+            raise NotRunning("the course's run is not open")
+        try:
+            await handle.cancel(reason=reason or "", rpc_timeout=DESCRIBE_TIMEOUT)
+        except RPCError as exc:
+            raise _rpc_problem(exc) from exc
+        return CancelResponse(
+            course_id=course.id, workflow_id=course.workflow_id, run_id=course.run_id
+        )
+
+    async def concurrency(self, principal: Principal) -> ConcurrencyResponse:
+        tier = await self._tiers.tier(principal)
+        holders = await self._leases.usage(principal.user_id)
+        return ConcurrencyResponse(
+            tier=tier.value,
+            limit=self._admission.policy(tier).limit,
+            active=[
+                ActiveCourse(
+                    course_id=course_id_of(h.holder),
+                    workflow_id=h.holder,
+                    since=datetime.fromtimestamp(h.since, UTC),
+                )
+                for h in holders
+            ],
+        )
+
+    async def _workflow_status(self, workflow_id: str, run_id: str) -> WorkflowStatusName | None:
+        return await self._status_of(await self._handle(workflow_id, run_id))
+
+    async def _handle(self, workflow_id: str, run_id: str) -> WorkflowHandle[object, object]:
+        client: Client = await self._temporal.client()
+        return client.get_workflow_handle(workflow_id, run_id=run_id)
+
+    async def _status_of(self, handle: WorkflowHandle[object, object]) -> WorkflowStatusName | None:
+        try:
+            description = await handle.describe(rpc_timeout=DESCRIBE_TIMEOUT)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise _rpc_problem(exc) from exc
+        status = description.status
+        return _NAMES.get(status) if status is not None else None
+
+
+_NAMES: dict[WorkflowExecutionStatus, WorkflowStatusName] = {
+    WorkflowExecutionStatus.RUNNING: "RUNNING",
+    WorkflowExecutionStatus.COMPLETED: "COMPLETED",
+    WorkflowExecutionStatus.FAILED: "FAILED",
+    WorkflowExecutionStatus.CANCELED: "CANCELED",
+    WorkflowExecutionStatus.TERMINATED: "TERMINATED",
+    WorkflowExecutionStatus.TIMED_OUT: "TIMED_OUT",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "CONTINUED_AS_NEW",
+}
+
+
+def _rpc_problem(exc: RPCError) -> Exception:
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return NotRunning("the course's run is not open")
+    return DependencyUnavailable("temporal is unavailable")

@@ -1,0 +1,123 @@
+"""HTTP models (DESIGN §6): camelCase on the wire, `progress` passed through verbatim.
+
+Pydantic stays at the edge; routes convert to and from the workflow dataclasses explicitly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+WorkflowStatusName = Literal[
+    "RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "TIMED_OUT", "CONTINUED_AS_NEW"
+]
+
+
+class Incoming(BaseModel):
+    """Request bodies: strict types, camelCase names only, unknown fields refused (422)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", strict=True)
+
+
+class Outgoing(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True
+    )
+
+
+class StartRequest(Incoming):
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="https URL notified of progress (http only when ALLOW_HTTP_WEBHOOKS=true)",
+    )
+    regenerate: bool = Field(default=False, description="start again on a completed course")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"webhookUrl": "https://lms.example.com/hook"}]}
+    )
+
+
+class CancelRequest(Incoming):
+    reason: str | None = Field(default=None, max_length=500)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "changed my mind"}]})
+
+
+class Priority(Outgoing):
+    key: int
+    weight: float
+
+
+class Links(Outgoing):
+    self_: str = Field(alias="self")
+    cancel: str
+    events: str
+
+
+class StartResponse(Outgoing):
+    course_id: str
+    workflow_id: str
+    run_id: str
+    generation_type: str | None
+    tier: str
+    priority: Priority
+    status: Literal["started", "already_running"]
+    links: Links
+
+
+class StatusResponse(Outgoing):
+    course_id: str
+    workflow_id: str | None
+    run_id: str | None
+    generation_status: str | None
+    workflow_status: WorkflowStatusName | None
+    progress: dict[str, Any] | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    tier: str
+
+
+class CancelResponse(Outgoing):
+    course_id: str
+    workflow_id: str
+    run_id: str
+    status: Literal["cancelling"] = "cancelling"
+
+
+class ActiveCourse(Outgoing):
+    course_id: str
+    workflow_id: str
+    since: datetime
+
+
+class ConcurrencyResponse(Outgoing):
+    tier: str
+    limit: int
+    active: list[ActiveCourse]
+
+
+class LegacyGenerateRequest(BaseModel):
+    """The old endpoint's body: `courseId` (uuid) and an optional `webhookUrl` (uri)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    courseId: str = Field(json_schema_extra={"format": "uuid"})  # wire name
+    webhookUrl: str | None = Field(
+        default=None, max_length=2048, json_schema_extra={"format": "uri"}
+    )
+
+
+class LegacyGenerateResponse(BaseModel):
+    success: Literal[True] = True
+    jobId: str
+    message: str = "Генерация курса инициализирована"
+    courseId: str
+
+
+class LegacyError(BaseModel):
+    error: str
+    details: dict[str, Any] | None = None
