@@ -1,0 +1,185 @@
+"""Course data access: one short async method per named query (see `db/queries.sql`).
+
+SQLSTATE P0001 "invalid generation_status transition" surfaces as `InvalidTransition`, a lost
+or refused connection as `DatabaseUnavailable`, refused arguments as `InvalidArgument`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, NoReturn
+
+import asyncpg
+
+from db.errors import DatabaseUnavailable, InvalidArgument, InvalidTransition, translate
+from db.queries import QUERIES
+
+__all__ = [
+    "CourseRepository",
+    "CourseRow",
+    "DatabaseUnavailable",
+    "InvalidArgument",
+    "InvalidTransition",
+]
+
+DEFAULT_STUCK_AFTER_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class CourseRow:
+    """Every column of `public.courses`: uuids as str, aware datetimes, jsonb decoded."""
+
+    id: str
+    user_id: str
+    title: str
+    language: str | None
+    style: str | None
+    course_description: str | None
+    target_audience: str | None
+    difficulty: str | None
+    lesson_duration_minutes: int | None
+    learning_outcomes: str | None
+    estimated_lessons: int | None
+    estimated_sections: int | None
+    content_strategy: str | None
+    output_formats: list[str] | None
+    generation_status: str | None
+    generation_progress: dict[str, Any] | None
+    generation_started_at: datetime | None
+    generation_completed_at: datetime | None
+    last_progress_update: datetime | None
+    webhook_url: str | None
+    error_message: str | None
+    error_details: Any
+    workflow_id: str | None
+    run_id: str | None
+    progress_seq: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, record: asyncpg.Record) -> CourseRow:
+        values = {field.name: record[field.name] for field in fields(cls)}
+        values["id"], values["user_id"] = str(record["id"]), str(record["user_id"])
+        return cls(**values)
+
+
+class CourseRepository:
+    """Reads and writes course generation state through the SQL functions of DESIGN §3."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def get_course(self, course_id: str) -> CourseRow | None:
+        """The course row, or None when absent (a malformed id cannot name a course)."""
+        if not _is_uuid(course_id):
+            return None
+        record = await self._fetchrow("get_course", _uuid(course_id))
+        return None if record is None else CourseRow.from_record(record)
+
+    async def get_user_tier(self, user_id: str) -> str | None:
+        """`user_profiles.tier` as stored, or None without a profile row."""
+        if not _is_uuid(user_id):
+            return None
+        tier = await self._fetchval("get_user_tier", _uuid(user_id))
+        return None if tier is None else str(tier)
+
+    async def begin_generation(
+        self, course_id: str, workflow_id: str, run_id: str, generation_type: str
+    ) -> dict[str, Any] | None:
+        args = (_uuid(course_id), workflow_id, run_id, generation_type)
+        return _document(await self._fetchval("begin_generation", *args))
+
+    async def update_progress(
+        self,
+        course_id: str,
+        step_id: int,
+        status: str,
+        message: str,
+        error_message: str | None = None,
+        error_details: Any = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        args = (step_id, status, message, error_message, error_details, metadata or {})
+        return _document(await self._fetchval("update_progress", _uuid(course_id), *args))
+
+    async def finish_generation(
+        self,
+        course_id: str,
+        run_id: str | None,
+        outcome: str,
+        message: str,
+        error_details: Any = None,
+    ) -> dict[str, Any] | None:
+        args = (_uuid(course_id), run_id, outcome, message, error_details)
+        return _document(await self._fetchval("finish_generation", *args))
+
+    async def record_metric(
+        self,
+        event_type: str,
+        severity: str,
+        *,
+        user_id: str | None = None,
+        course_id: str | None = None,
+        job_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        ids = (_optional_uuid(user_id), _optional_uuid(course_id))
+        await self._fetchval("record_metric", event_type, severity, *ids, job_id, metadata or {})
+
+    async def generation_summary(
+        self, course_id: str, stuck_after_seconds: int = DEFAULT_STUCK_AFTER_SECONDS
+    ) -> dict[str, Any] | None:
+        args = (_uuid(course_id), stuck_after_seconds)
+        return _document(await self._fetchval("generation_summary", *args))
+
+    async def status_history(self, course_id: str) -> list[dict[str, Any]]:
+        try:
+            records = await self._pool.fetch(QUERIES["status_history"], _uuid(course_id))
+        except Exception as exc:
+            _reraise(exc)
+        return [dict(record) for record in records]
+
+    async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
+        try:
+            return await self._pool.fetchrow(QUERIES[name], *args)
+        except Exception as exc:
+            _reraise(exc)
+
+    async def _fetchval(self, name: str, *args: Any) -> Any:
+        try:
+            return await self._pool.fetchval(QUERIES[name], *args)
+        except Exception as exc:
+            _reraise(exc)
+
+
+def _reraise(exc: Exception) -> NoReturn:
+    typed = translate(exc)
+    if typed is exc:
+        raise exc
+    raise typed from exc
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidArgument(f"not a UUID: {value!r}") from None
+
+
+def _optional_uuid(value: str | None) -> uuid.UUID | None:
+    return None if value is None else _uuid(value)
+
+
+def _document(value: Any) -> dict[str, Any] | None:
+    return None if value is None else dict(value)
