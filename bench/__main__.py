@@ -1,0 +1,49 @@
+"""`python -m bench [name ...]`: run the benchmarks (DESIGN §8) one after another.
+
+Each benchmark is a module `bench.<name>` exposing `async def main() -> None`; with no names,
+every one that exists runs in the order below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
+
+BENCHMARKS = ("progress", "admission", "orchestration", "gateway")
+
+Main = Callable[[], Coroutine[Any, Any, None]]
+
+
+def load(name: str) -> Main | None:
+    """The benchmark's `main`, or None when the module does not exist (yet)."""
+    try:
+        module = importlib.import_module(f"bench.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"bench.{name}":
+            return None
+        raise
+    return cast(Main, module.main)
+
+
+def run(names: list[str]) -> int:
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    missing = []
+    for name in names or BENCHMARKS:
+        main = load(name)
+        if main is None:
+            print(f"== {name}: not present (bench/{name}.py), skipped", flush=True)
+            missing.append(name)
+            continue
+        print(f"== {name}", flush=True)
+        asyncio.run(main())
+    return 1 if names and missing else 0  # a benchmark asked for by name must exist
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(sys.argv[1:]))

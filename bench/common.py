@@ -1,0 +1,54 @@
+"""Small helpers the benchmarks share: timing samples and printing one comparable line each."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The `q`-th percentile (0–100) by nearest rank; `samples` need not be sorted."""
+    if not samples:
+        raise ValueError("no samples")
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass(frozen=True)
+class Stats:
+    label: str
+    count: int
+    seconds: float
+    p50_ms: float
+    p95_ms: float
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        return (
+            f"{self.label:<40} n={self.count:<6} p50={self.p50_ms:8.2f} ms "
+            f"p95={self.p95_ms:8.2f} ms  {self.rate:10.1f}/s"
+        )
+
+
+async def measure(label: str, call: Callable[[], Awaitable[object]], count: int) -> Stats:
+    """Await `call()` `count` times in a row and summarise the latencies."""
+    latencies: list[float] = []
+    began = time.perf_counter()
+    for _ in range(count):
+        start = time.perf_counter()
+        await call()
+        latencies.append((time.perf_counter() - start) * 1000)
+    total = time.perf_counter() - began
+    return Stats(label, count, total, percentile(latencies, 50), percentile(latencies, 95))
+
+
+def ratio_line(name: str, value: float, baseline: float, target: str) -> str:
+    """One line comparing a measurement with its baseline, e.g. `1.32x (target <= 1.5x)`."""
+    ratio = value / baseline if baseline else math.inf
+    return f"{name:<40} {ratio:6.2f}x of baseline (target {target})"
