@@ -1,0 +1,221 @@
+"""The worker process: the composition root of the workflow and its activities (DESIGN §5).
+
+`python -m worker` runs one worker on `TEMPORAL_TASK_QUEUE` (the workflow, course, lease and
+metric activities) and one on `TEMPORAL_STAGE_TASK_QUEUE` (the stage handlers, `STAGE_CAPACITY`
+slots or the resource-based tuner) until SIGTERM/SIGINT. `python -m worker
+setup-search-attributes` registers the five search attributes idempotently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import asyncpg
+import redis.asyncio as aioredis
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.service import TLSConfig
+from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
+
+from activities.admission import AdmissionActivities
+from activities.course import CourseActivities, StageOptions
+from activities.leases import Leases, create_redis
+from activities.metrics import MetricActivities
+from activities.stages import SimulatedStages
+from db.migrate import SchemaBehind, check_schema
+from db.pool import create_pool
+from db.repository import CourseRepository, DatabaseUnavailable
+from settings import Settings, TemporalSettings, settings_or_exit
+from telemetry import configure_logging
+from workflows import search_attributes
+from workflows.course_generation import CourseGenerationWorkflow
+
+log = logging.getLogger("worker")
+T = TypeVar("T")
+SHUTDOWN_GRACE = timedelta(seconds=10)
+
+
+def stage_options(settings: Settings) -> StageOptions:
+    return StageOptions(
+        task_queue=settings.temporal.stage_task_queue,
+        start_to_close_seconds=settings.stages.start_to_close_seconds,
+        heartbeat_timeout_seconds=settings.stages.heartbeat_timeout_seconds,
+        cleanup_stages=list(settings.stages.cleanup_activities),
+    )
+
+
+def build_workers(
+    client: Client, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis
+) -> list[Worker]:
+    """The orchestration worker and (when it has handlers) the stage worker, not yet running."""
+    repository = CourseRepository(pool)
+    leases = Leases(redis, settings.stores.redis_key_prefix)
+    admission = AdmissionActivities(
+        leases, settings.admission, settings.workflow.execution_timeout_seconds
+    )
+    course = CourseActivities(repository, stage_options(settings))
+    metrics = MetricActivities(repository)
+    workers = [
+        Worker(
+            client,
+            task_queue=settings.temporal.task_queue,
+            workflows=[CourseGenerationWorkflow],
+            activities=[
+                admission.reserve_lease,
+                admission.release_lease,
+                course.claim_course,
+                course.load_course,
+                course.update_progress,
+                course.finish_generation,
+                metrics.record_metric,
+            ],
+            graceful_shutdown_timeout=SHUTDOWN_GRACE,
+        )
+    ]
+    stages = SimulatedStages(settings.stages.simulated_stage_seconds).activities(
+        settings.stages.simulated_stages, settings.stages.cleanup_activities
+    )
+    if stages:
+        workers.append(stage_worker(client, settings, stages))
+    return workers
+
+
+def stage_worker(client: Client, settings: Settings, activities: Sequence[Any]) -> Worker:
+    """Stage handlers with `STAGE_CAPACITY` slots: admitted runs beyond it wait in the backlog."""
+    capacity = settings.stages.capacity
+    tuner = (
+        WorkerTuner.create_resource_based(
+            target_memory_usage=0.8,
+            target_cpu_usage=0.9,
+            activity_config=ResourceBasedSlotConfig(minimum_slots=1, maximum_slots=capacity),
+        )
+        if settings.stages.resource_tuner
+        else WorkerTuner.create_fixed(
+            workflow_slots=10, activity_slots=capacity, local_activity_slots=10
+        )
+    )
+    return Worker(
+        client,
+        task_queue=settings.temporal.stage_task_queue,
+        activities=list(activities),
+        tuner=tuner,
+        graceful_shutdown_timeout=SHUTDOWN_GRACE,
+    )
+
+
+async def connect_temporal(temporal: TemporalSettings) -> Client:
+    tls: bool | TLSConfig = bool(temporal.api_key)
+    if temporal.tls_cert and temporal.tls_key:
+        tls = TLSConfig(
+            client_cert=temporal.tls_cert.read_bytes(),
+            client_private_key=temporal.tls_key.read_bytes(),
+            server_root_ca_cert=temporal.tls_ca.read_bytes() if temporal.tls_ca else None,
+        )
+    return await Client.connect(
+        temporal.address, namespace=temporal.namespace, api_key=temporal.api_key, tls=tls
+    )
+
+
+async def with_retries(what: str, attempt: Callable[[], Awaitable[T]], max_delay: float = 30) -> T:
+    """Call `attempt` until it succeeds, backing off; the worker starts even with a store down."""
+    delay = 0.5
+    while True:
+        try:
+            return await attempt()
+        except (OSError, RuntimeError, DatabaseUnavailable, asyncpg.PostgresError) as exc:
+            log.warning("%s unreachable, retrying in %.1fs: %s", what, delay, exc)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_delay)
+
+
+async def open_pool(settings: Settings) -> asyncpg.Pool:
+    url = settings.stores.database_url or "postgresql://postgres@127.0.0.1:5432/postgres"
+    pool = await with_retries(
+        "PostgreSQL",
+        lambda: create_pool(
+            url, settings.stores.db_pool_min_size, settings.stores.db_pool_max_size
+        ),
+    )
+    try:
+        await check_schema(pool)
+    except SchemaBehind:
+        await pool.close()
+        print("schema is behind: run migrations (python -m db migrate)", file=sys.stderr)
+        raise SystemExit(1) from None
+    return pool
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run both workers until `stop` is set, then shut them down gracefully."""
+    pool = await open_pool(settings)
+    redis = create_redis(settings.stores.redis_url or "redis://127.0.0.1:6379/0")
+    try:
+        client = await with_retries("Temporal", lambda: connect_temporal(settings.temporal))
+        workers = build_workers(client, settings, pool, redis)
+        async with contextlib.AsyncExitStack() as stack:
+            for worker in workers:
+                await stack.enter_async_context(worker)
+            log.info("worker polling %s", [w.task_queue for w in workers])
+            await stop.wait()
+            log.info("shutting down")
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+async def setup_search_attributes(settings: Settings) -> list[str]:
+    """Register the missing search attributes as Keyword; returns the names added."""
+    client = await connect_temporal(settings.temporal)
+    namespace = settings.temporal.namespace
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = [name for name in search_attributes.NAMES if name not in listed.custom_attributes]
+    if missing:
+        keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=namespace, search_attributes=dict.fromkeys(missing, keyword)
+            )
+        )
+    return missing
+
+
+async def _run(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(settings, stop)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    settings = settings_or_exit()
+    log_settings = settings.log
+    configure_logging(
+        log_settings.level, log_settings.format, log_settings.environment, settings.version
+    )
+    if args == ["setup-search-attributes"]:
+        added = asyncio.run(setup_search_attributes(settings))
+        print(f"search attributes added: {added or 'none (all present)'}")
+    elif args:
+        print("usage: python -m worker [setup-search-attributes]", file=sys.stderr)
+        raise SystemExit(2)
+    else:
+        asyncio.run(_run(settings))
+
+
+if __name__ == "__main__":
+    main()

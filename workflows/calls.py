@@ -1,0 +1,164 @@
+"""Every activity call the workflow makes, with its timeouts and retry policy (DESIGN §5).
+
+Workflow-side only: these functions must be awaited from workflow code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities import errors
+    from activities.admission import (
+        AdmissionActivities,
+        ReleaseLeaseInput,
+        ReserveLeaseInput,
+        ReserveLeaseResult,
+    )
+    from activities.course import (
+        ClaimCourseInput,
+        ClaimCourseResult,
+        CourseActivities,
+        FinishInput,
+        LoadCourseInput,
+        LoadedCourse,
+        ProgressInput,
+        StageOptions,
+    )
+    from activities.metrics import MetricActivities, MetricInput
+    from workflows.types import StageInput, StageOutput
+
+_FINAL = [errors.INVALID_TRANSITION, errors.COURSE_NOT_FOUND, errors.INVALID_INPUT]
+RESERVE_TIMEOUT = timedelta(seconds=3)
+_QUICK_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2,
+    maximum_interval=timedelta(seconds=1),
+    non_retryable_error_types=_FINAL,
+)
+PROGRESS_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    backoff_coefficient=2,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=5,
+    non_retryable_error_types=_FINAL,
+)
+_COMPENSATION_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=10,
+    non_retryable_error_types=_FINAL,
+)
+_METRIC_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=5), maximum_attempts=5)
+STAGE_RETRY = {
+    stage: RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=attempts,
+        non_retryable_error_types=[errors.STAGE_FAILED, errors.INVALID_INPUT],
+    )
+    for stage, attempts in (
+        ("document_processing", 3),
+        ("structure_analysis", 3),
+        ("structure_generation", 3),
+        ("text_generation", 5),
+        ("finalization", 5),
+    )
+}
+_SECONDS_10 = timedelta(seconds=10)
+
+
+async def reserve_lease(inp: ReserveLeaseInput) -> ReserveLeaseResult:
+    return await workflow.execute_local_activity_method(
+        AdmissionActivities.reserve_lease,
+        inp,
+        schedule_to_close_timeout=RESERVE_TIMEOUT,
+        start_to_close_timeout=timedelta(milliseconds=1500),
+        retry_policy=_QUICK_RETRY,
+    )
+
+
+async def release_lease(inp: ReleaseLeaseInput, attempts: int = 10) -> None:
+    await workflow.execute_activity_method(
+        AdmissionActivities.release_lease,
+        inp,
+        start_to_close_timeout=timedelta(seconds=5),
+        retry_policy=dataclasses.replace(_COMPENSATION_RETRY, maximum_attempts=attempts),
+    )
+
+
+async def claim_course(inp: ClaimCourseInput) -> ClaimCourseResult:
+    return await workflow.execute_local_activity_method(
+        CourseActivities.claim_course,
+        inp,
+        schedule_to_close_timeout=timedelta(seconds=5),
+        start_to_close_timeout=timedelta(seconds=2),
+        retry_policy=_QUICK_RETRY,
+    )
+
+
+async def load_course(inp: LoadCourseInput) -> LoadedCourse:
+    return await workflow.execute_activity_method(
+        CourseActivities.load_course,
+        inp,
+        start_to_close_timeout=_SECONDS_10,
+        retry_policy=PROGRESS_RETRY,
+    )
+
+
+async def update_progress(inp: ProgressInput) -> None:
+    await workflow.execute_activity_method(
+        CourseActivities.update_progress,
+        inp,
+        start_to_close_timeout=_SECONDS_10,
+        retry_policy=PROGRESS_RETRY,
+    )
+
+
+async def finish_generation(inp: FinishInput) -> None:
+    await workflow.execute_activity_method(
+        CourseActivities.finish_generation,
+        inp,
+        start_to_close_timeout=_SECONDS_10,
+        retry_policy=_COMPENSATION_RETRY,
+    )
+
+
+async def record_metric(inp: MetricInput) -> None:
+    await workflow.execute_activity_method(
+        MetricActivities.record_metric,
+        inp,
+        start_to_close_timeout=_SECONDS_10,
+        retry_policy=_METRIC_RETRY,
+    )
+
+
+async def run_stage(stage: str, inp: StageInput, options: StageOptions) -> StageOutput:
+    """A stage on the stage queue: no schedule-to-start/close timeout, so a backlog is a queue."""
+    output: StageOutput = await workflow.execute_activity(
+        stage,
+        inp,
+        result_type=StageOutput,
+        task_queue=options.task_queue,
+        start_to_close_timeout=timedelta(seconds=options.start_to_close_seconds),
+        heartbeat_timeout=timedelta(seconds=options.heartbeat_timeout_seconds),
+        cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        retry_policy=STAGE_RETRY[stage],
+        summary=stage,
+    )
+    return output
+
+
+async def run_cleanup(activity_name: str, inp: StageInput, options: StageOptions) -> None:
+    await workflow.execute_activity(
+        activity_name,
+        inp,
+        task_queue=options.task_queue,
+        schedule_to_close_timeout=timedelta(minutes=5),
+        retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+    )

@@ -1,0 +1,301 @@
+"""`CourseGenerationWorkflow`: one durable course generation (DESIGN §5). Deterministic only."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+
+from workflows import calls, failures
+from workflows import search_attributes as sa
+from workflows.saga import Saga
+from workflows.steps import CANCELLED_MESSAGE, Step, stage_steps, steps_for
+from workflows.types import (
+    AdmissionRequest,
+    AdmissionResult,
+    CourseGenerationInput,
+    Decision,
+    GenerationOutcome,
+    GenerationType,
+    StageInput,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from activities import errors
+    from activities.admission import ReleaseLeaseInput, ReserveLeaseInput, ReserveLeaseResult
+    from activities.course import (
+        ClaimCourseInput,
+        FinishInput,
+        LoadCourseInput,
+        LoadedCourse,
+        ProgressInput,
+    )
+    from activities.metrics import MetricInput
+    from activities.stages import cleanup_name
+    from tiers import parse_tier
+
+
+Metadata = dict[str, Any]
+Reserved = ReserveLeaseResult
+
+
+@dataclasses.dataclass
+class RunProgress:
+    """What the `progress` query answers."""
+
+    phase: str  # admitting | running | closing
+    step: int
+    step_status: str
+    generation_status: str | None
+    generation_type: GenerationType | None
+    admission: AdmissionResult | None
+
+
+@workflow.defn
+class CourseGenerationWorkflow:
+    """One course generation run, id `course-generation-<courseId>`.
+
+    Input `CourseGenerationInput`. Update `admission(AdmissionRequest) -> AdmissionResult`
+    answers once the lease is reserved and the course claimed, or the run was refused
+    (`rejected`, `unavailable`) or is compensating (`closing`); `new_run` says whether the
+    request's start token started this run. Query `progress`. On failure or cancellation the
+    saga undoes, newest first, the stage cleanups, the course (`failed`/`cancelled`) and the
+    lease, records one `job_rollback` and re-raises, so Temporal shows FAILED or CANCELED. A
+    course deleted under the run ends it as `course_deleted` after releasing the lease.
+    """
+
+    @workflow.init
+    def __init__(self, inp: CourseGenerationInput) -> None:
+        info = workflow.info()
+        self._input = inp
+        self._tier = parse_tier(inp.tier)[0].value
+        self._workflow_id, self._run_id = info.workflow_id, info.run_id
+        self._admission: AdmissionResult | None = None
+        self._deleted = False
+        self._phase = "admitting"
+        self._step: Step | None = None
+        self._step_status = "pending"
+        self._status: str | None = None
+        self._generation_type: GenerationType | None = None
+        self._ending: tuple[str, str, Metadata] = ("failed", "", {})
+        self._background: list[asyncio.Task[None]] = []
+
+    @workflow.run
+    async def run(self, inp: CourseGenerationInput) -> GenerationOutcome:
+        saga = Saga()
+        try:
+            outcome = await self._generate(saga)
+        except (Exception, asyncio.CancelledError) as exc:  # not GeneratorExit: eviction
+            if not failures.is_course_deleted(exc):
+                await self._roll_back(saga, exc)
+                await self._settle()
+                raise
+            outcome = await self._course_deleted()
+        await self._settle()
+        return outcome
+
+    @workflow.update
+    async def admission(self, request: AdmissionRequest) -> AdmissionResult:
+        await workflow.wait_condition(lambda: self._admission is not None or self._deleted)
+        if self._admission is None:
+            raise ApplicationError(
+                f"course {self._input.course_id} does not exist",
+                type=errors.COURSE_NOT_FOUND,
+                non_retryable=True,
+            )
+        new_run = request.start_token == self._input.start_token
+        result = dataclasses.replace(self._admission, new_run=new_run)
+        if new_run or result.decision != "admitted":
+            return result
+        if self._phase != "running":
+            return dataclasses.replace(result, decision="closing")
+        self._spawn(self._metric("duplicate_job_detected", "info", {"run_id": self._run_id}))
+        return result
+
+    @workflow.query
+    def progress(self) -> RunProgress:
+        step = self._step.id if self._step else 0
+        return RunProgress(
+            self._phase, step, self._step_status, self._status, self._generation_type,
+            self._admission,
+        )  # fmt: skip
+
+    async def _generate(self, saga: Saga) -> GenerationOutcome:
+        saga.add("release_lease", self._release)
+        reserved = await self._reserve()
+        if reserved is None or reserved.decision != "admitted":
+            return await self._refused(reserved)
+        saga.add("finish_generation", self._finish)
+        claim = await calls.claim_course(
+            ClaimCourseInput(self._input.course_id, self._workflow_id, self._run_id)
+        )
+        self._admitted(reserved, claim.generation_type)
+        course = await calls.load_course(LoadCourseInput(self._input.course_id))
+        await self._progress(steps_for(claim.generation_type)[0], "completed")
+        for step in stage_steps(claim.generation_type):
+            await self._run_step(saga, step, course)
+        self._phase = "closing"
+        self._set_status("completed")
+        await self._release_quietly(attempts=10)
+        return GenerationOutcome("completed", generation_type=claim.generation_type)
+
+    async def _reserve(self) -> ReserveLeaseResult | None:
+        """The lease, or None when the lease store did not answer within 3 s."""
+        inp = ReserveLeaseInput(self._input.user_id, self._tier, self._workflow_id)
+        try:
+            return await calls.reserve_lease(inp)
+        except ActivityError as exc:
+            if is_cancelled_exception(exc):
+                raise
+            workflow.logger.warning("lease store unavailable: %s", failures.describe(exc)[0])
+            return None
+
+    async def _refused(self, reserved: ReserveLeaseResult | None) -> GenerationOutcome:
+        if reserved is None:
+            self._admission = self._result("unavailable")
+            await self._release_quietly(attempts=3)  # a reserve that timed out may have landed
+            return GenerationOutcome("unavailable")
+        self._admission = self._result("rejected", reserved)
+        self._set_status("rejected")
+        holders = [h.workflow_id for h in reserved.holders]
+        metadata = {"reason": reserved.reason, "tier": reserved.tier, "limit": reserved.limit}
+        await self._metric("concurrency_limit_hit", "warn", {**metadata, "holders": holders})
+        return GenerationOutcome("rejected", reason=reserved.reason)
+
+    def _admitted(self, reserved: ReserveLeaseResult, generation_type: GenerationType) -> None:
+        self._generation_type = generation_type
+        self._admission = self._result("admitted", reserved)
+        self._phase = "running"
+        self._step, self._step_status = steps_for(generation_type)[0], "in_progress"
+        workflow.upsert_search_attributes([sa.GENERATION_TYPE.value_set(generation_type)])
+        self._set_status("initializing")
+
+    async def _run_step(self, saga: Saga, step: Step, course: LoadedCourse) -> None:
+        assert step.stage is not None
+        assert self._generation_type is not None
+        hold = course.simulation.get("hold_before_step") == step.id
+        if hold:  # SIMULATION knob: park the run between two steps
+            hold_for = failures.seconds(course.simulation.get("hold_seconds"))
+            await workflow.sleep(timedelta(seconds=hold_for), summary="simulation hold")
+        stage_input = StageInput(
+            self._input.course_id, self._input.user_id, self._workflow_id, self._run_id,
+            self._generation_type, step.id, course.brief, course.simulation,
+        )  # fmt: skip
+        if step.stage in course.stages.cleanup_stages:
+            name = cleanup_name(step.stage)
+            saga.add(name, lambda: calls.run_cleanup(name, stage_input, course.stages))
+        await self._progress(step, "in_progress")
+        try:
+            output = await calls.run_stage(step.stage, stage_input, course.stages)
+        except ActivityError as exc:
+            if failures.timed_out(exc):
+                await self._metric("worker_timeout", "error", {"stage": step.stage})
+            raise
+        metadata = {"stage": step.stage, "summary": output.summary}
+        await self._progress(step, "completed", metadata)
+
+    async def _progress(
+        self, step: Step, status: str, metadata: dict[str, Any] | None = None
+    ) -> None:
+        self._step, self._step_status = step, status
+        if status == "in_progress":
+            self._set_status(step.status)
+        message = step.started if status == "in_progress" else step.done
+        inp = ProgressInput(
+            self._input.course_id, self._run_id, step.id, status, message, metadata=metadata or {}
+        )
+        try:
+            await calls.update_progress(inp)
+        except ActivityError as exc:
+            if failures.retries_exhausted(exc):
+                await self._metric("rpc_retry_exhausted", "error", {"step_id": step.id})
+            raise
+
+    async def _roll_back(self, saga: Saga, exc: BaseException) -> None:
+        cancelled = is_cancelled_exception(exc)
+        self._phase = "closing"
+        if self._admission is None:
+            self._admission = self._result("closing" if cancelled else "unavailable")
+        message, details = failures.describe(exc)
+        if cancelled:
+            message, details = workflow.cancellation_reason() or CANCELLED_MESSAGE, {}
+        step = self._step.id if self._step else None
+        outcome = "cancelled" if cancelled else "failed"
+        self._ending = (outcome, message, {**details, "step_id": step})
+        report = await saga.compensate()
+        self._set_status(outcome)
+        metadata: Metadata = {"outcome": outcome, "undone": report.undone, "failed_step": step}
+        metadata |= {"failed_compensations": report.failed, "reason": message}
+        await self._metric("job_rollback", "warn" if cancelled else "error", metadata)
+
+    async def _course_deleted(self) -> GenerationOutcome:
+        self._deleted, self._phase = True, "closing"
+        await self._release_quietly(attempts=10)
+        return GenerationOutcome("course_deleted", generation_type=self._generation_type)
+
+    async def _release(self) -> None:
+        await calls.release_lease(ReleaseLeaseInput(self._input.user_id, self._workflow_id))
+
+    async def _release_quietly(self, attempts: int) -> None:
+        inp = ReleaseLeaseInput(self._input.user_id, self._workflow_id)
+        try:
+            await calls.release_lease(inp, attempts=attempts)
+        except ActivityError as exc:
+            if is_cancelled_exception(exc):
+                raise
+            workflow.logger.warning("lease release failed; it expires with its ttl: %s", exc)
+
+    async def _finish(self) -> None:
+        outcome, message, details = self._ending
+        await calls.finish_generation(
+            FinishInput(self._input.course_id, self._run_id, outcome, message, details)
+        )
+
+    async def _metric(self, event: str, severity: str, metadata: Metadata) -> None:
+        inp = MetricInput(
+            event, severity, self._input.user_id, self._input.course_id, self._workflow_id,
+            {"tier": self._tier, **metadata},
+        )  # fmt: skip
+        try:
+            await calls.record_metric(inp)
+        except ActivityError as exc:
+            if is_cancelled_exception(exc):
+                raise
+            workflow.logger.warning("metric %s not recorded: %s", event, exc)
+
+    def _set_status(self, status: str) -> None:
+        self._status = status
+        workflow.upsert_search_attributes([sa.GENERATION_STATUS.value_set(status)])
+        step = f"step {self._step.id}/5 · {self._step.name}" if self._step else "admission"
+        workflow.set_current_details(f"**{status}** — {step} ({self._step_status})")
+
+    def _result(
+        self, decision: Decision, reserved: ReserveLeaseResult | None = None
+    ) -> AdmissionResult:
+        return AdmissionResult(
+            decision=decision,
+            reason=reserved.reason if reserved else None,
+            tier=self._tier,
+            limit=reserved.limit if reserved else 0,
+            holders=list(reserved.holders) if reserved else [],
+            generation_type=self._generation_type,
+            workflow_id=self._workflow_id,
+            run_id=self._run_id,
+        )
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def wrapped() -> None:
+            await work
+
+        self._background.append(asyncio.create_task(wrapped()))
+
+    async def _settle(self) -> None:
+        """Wait for update handlers and their metrics before the run closes."""
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and all(t.done() for t in self._background)
+        )
