@@ -99,6 +99,10 @@ class Launcher:
         self.stops.append((name, lambda: stop_group(proc)))
         return proc
 
+    def track(self, store: embedded.Store) -> None:
+        if store.embedded:
+            self.stops.append((store.name, store.stop))
+
     def stop_all(self) -> None:
         while self.stops:
             name, stop = self.stops.pop()
@@ -130,7 +134,7 @@ class Launcher:
         redis = await embedded.resolve_redis(
             self.settings.stores.redis_url, self.data_dir / "redis"
         )
-        self.stops.append(("redis", redis.stop))
+        self.track(redis)
         self.lines.append(f"Redis       {redact(redis.url)}  ({self.describe(redis)})")
         self.env.update(DATABASE_URL=database_url, REDIS_URL=redis.url, TEMPORAL_ADDRESS=address)
         client = await self.temporal_client(address)
@@ -160,7 +164,9 @@ class Launcher:
             return temporal.address
         self.data_dir.mkdir(parents=True, exist_ok=True)
         db_file = self.data_dir / "temporal.db"
-        args = embedded.temporal_dev_server_args(temporal.dev_port, temporal.ui_port, db_file)
+        args = embedded.temporal_dev_server_args(
+            temporal.dev_port, temporal.ui_port, db_file, ["--log-level", "error"]
+        )
         self.spawn("temporal", args)
         self.lines += [
             f"Temporal    127.0.0.1:{temporal.dev_port}  (embedded dev server, state {db_file})",
@@ -173,7 +179,7 @@ class Launcher:
         store = await embedded.resolve_postgres(
             self.settings.stores.database_url, self.data_dir / "postgres"
         )
-        self.stops.append(("postgres", store.stop))
+        self.track(store)
         url = store.url
         if store.source != "environment":
             await embedded.ensure_database(store.url, DATABASE)
@@ -233,6 +239,7 @@ class Launcher:
             return proc.poll() is not None
 
         await self.wait_for(name, exited, 300)
+        del self.stops[-1]  # nothing was started after it
         if proc.returncode != 0:
             raise LaunchError(f"{name} failed with exit code {proc.returncode}")
 
