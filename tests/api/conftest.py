@@ -1,0 +1,83 @@
+"""API fixtures: the app in-process (lifespan run) against the session's real stores and dev
+server, with the worker running short simulated stages on this module's own task queues."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from activities.leases import create_redis
+from settings import Settings
+from tests.api.support import SECRET, JwksServer, Keys, make_settings, running_app
+from worker import build_workers
+
+
+@pytest.fixture(scope="session")
+def keys() -> Keys:
+    return Keys()
+
+
+@pytest.fixture(scope="session")
+def jwks_server(keys: Keys) -> Iterator[JwksServer]:
+    with JwksServer(keys.jwks()).running() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def api_env(
+    database_url: str,
+    redis_url: str,
+    key_prefix: str,
+    temporal_env: WorkflowEnvironment,
+    jwks_server: JwksServer,
+) -> dict[str, str]:
+    """Environment-style settings for the API tests (own queues and key prefix)."""
+    suffix = uuid.uuid4().hex[:8]
+    return {
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": f"{key_prefix}-api-{suffix}",
+        "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE": f"api-{suffix}",
+        "TEMPORAL_STAGE_TASK_QUEUE": f"api-stages-{suffix}",
+        "SUPABASE_JWT_SECRET": SECRET,
+        "SUPABASE_JWKS_URL": jwks_server.url,
+        "START_RATE_LIMIT_PER_MINUTE": "0",
+        "SIMULATED_STAGE_SECONDS": "0.2",
+        "STAGE_HEARTBEAT_TIMEOUT_SECONDS": "2",
+        "CORS_ORIGINS": "https://app.example.com",
+        "ADMISSION_RETRY_AFTER_SECONDS": "30",
+    }
+
+
+@pytest.fixture(scope="session")
+def api_settings(api_env: dict[str, str]) -> Settings:
+    return make_settings(api_env)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def running_workers(
+    api_settings: Settings, temporal_env: WorkflowEnvironment, pg_pool: asyncpg.Pool
+) -> AsyncIterator[None]:
+    """The real worker (orchestration + simulated stages) on the API tests' task queues."""
+    redis = create_redis(api_settings.stores.redis_url or "")
+    async with AsyncExitStack() as stack:
+        for worker in build_workers(temporal_env.client, api_settings, pg_pool, redis):
+            await stack.enter_async_context(worker)
+        yield
+    await redis.aclose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def client(api_settings: Settings, running_workers: None) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on the app (lifespan run once for the session)."""
+    async with running_app(api_settings) as http:
+        yield http
