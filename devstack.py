@@ -37,7 +37,7 @@ from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
 
 REPO = Path(__file__).resolve().parent
 DATABASE = "course_generator"
-STOP_TIMEOUT = 10.0
+STOP_TIMEOUT = 15.0  # above the worker's 10 s graceful shutdown
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
@@ -59,6 +59,11 @@ def redact(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def shown(path: Path) -> str:
+    """`path` relative to the working directory when it is inside it (`.data/temporal.db`)."""
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def _die_with_parent() -> None:
@@ -169,7 +174,7 @@ class Launcher:
         )
         self.spawn("temporal", args)
         self.lines += [
-            f"Temporal    127.0.0.1:{temporal.dev_port}  (embedded dev server, state {db_file})",
+            f"Temporal    127.0.0.1:{temporal.dev_port}  (embedded dev server, {shown(db_file)})",
             f"Web UI      http://127.0.0.1:{temporal.ui_port}",
         ]
         return f"127.0.0.1:{temporal.dev_port}"
@@ -189,7 +194,7 @@ class Launcher:
 
     def describe(self, store: embedded.Store) -> str:
         where = {"environment": "from the environment", "local": "local server"}
-        return where.get(store.source, f"embedded, data under {self.data_dir}")
+        return where.get(store.source, f"embedded, data under {shown(self.data_dir)}")
 
     async def temporal_client(self, address: str) -> Client:
         temporal = self.settings.temporal
