@@ -20,11 +20,14 @@ if owned then
   redis.call('HDEL', owner_key, holder)
 end
 
-for _, member in ipairs(redis.call('ZRANGEBYSCORE', user_key, '-inf', now)) do
+local expired = redis.call('ZRANGEBYSCORE', user_key, '-inf', now)
+for _, member in ipairs(expired) do
   redis.call('HDEL', since_key, member)
   redis.call('HDEL', owner_key, member)
 end
-redis.call('ZREMRANGEBYSCORE', user_key, '-inf', now)
+if #expired > 0 then
+  redis.call('ZREMRANGEBYSCORE', user_key, '-inf', now)
+end
 
 if score and score > now then
   return 1

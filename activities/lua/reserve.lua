@@ -15,7 +15,11 @@ if not now then
 end
 
 local function prune(key)
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
+  local expired = redis.call('ZRANGEBYSCORE', key, '-inf', now)
+  if #expired == 0 then
+    return
+  end
+  for _, member in ipairs(expired) do
     redis.call('HDEL', since_key, member)
     redis.call('HDEL', owner_key, member)
   end
@@ -26,8 +30,9 @@ prune(user_key)
 prune(global_key)
 
 local decision = 'admitted'
+local user_count = redis.call('ZCARD', user_key)
 if not redis.call('ZSCORE', user_key, holder) then
-  if redis.call('ZCARD', user_key) >= limit then
+  if user_count >= limit then
     decision = 'user_limit'
   elseif redis.call('ZCARD', global_key) >= global_cap then
     decision = 'global_limit'
