@@ -31,6 +31,8 @@ class ReserveLeaseInput:
 
 @dataclass
 class ReserveLeaseResult:
+    """`holders` are the user's leases; empty for `global_limit` (DESIGN §6: no `active`)."""
+
     decision: Literal["admitted", "rejected"]
     reason: LimitReason | None
     tier: str
@@ -89,7 +91,7 @@ def _result(result: ReserveResult, policy: TierPolicy) -> ReserveLeaseResult:
         reason=None if result.decision == "admitted" else result.decision,
         tier=policy.tier.value,
         limit=policy.limit,
-        holders=[holder_info(holder) for holder in result.holders],
+        holders=[] if result.decision == "global_limit" else list(map(holder_info, result.holders)),
     )
 
 

@@ -59,11 +59,13 @@ async def test_reserve_lease_rejects_past_the_user_limit(leases: Leases) -> None
 
 
 async def test_reserve_lease_rejects_past_the_global_cap(leases: Leases) -> None:
-    """With the global cap reached another user is rejected with `global_limit`."""
-    acts = activities(leases, ADMISSION_GLOBAL_CAP=1)
+    """With the global cap reached a user under its limit is rejected with `global_limit`."""
+    acts = activities(leases, ADMISSION_GLOBAL_CAP=2)
     await reserve(acts, "u1", "PREMIUM", "c1")
-    result = await reserve(acts, "u2", "PREMIUM", "c2")
+    await reserve(acts, "u2", "PREMIUM", "c2")
+    result = await reserve(acts, "u2", "PREMIUM", "c3")
     assert (result.decision, result.reason, result.tier) == ("rejected", "global_limit", "PREMIUM")
+    assert result.holders == []
 
 
 @pytest.mark.parametrize("tier", ["basic", "Basic", "BASIC", " bAsIc "])
