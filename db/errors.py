@@ -14,6 +14,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,  # a connection the server just dropped, seen mid-protocol
 )
 
 
@@ -33,7 +34,7 @@ def translate(exc: BaseException) -> BaseException:
     """The typed error for `exc`, or `exc` itself when it is none of ours."""
     if isinstance(exc, asyncpg.RaiseError) and str(exc).startswith(TRANSITION_MESSAGE):
         return InvalidTransition(str(exc))
-    if isinstance(exc, asyncpg.InvalidParameterValueError):
+    if isinstance(exc, asyncpg.InvalidParameterValueError | asyncpg.InvalidTextRepresentationError):
         return InvalidArgument(str(exc))
     if isinstance(exc, asyncpg.DataError) and "invalid input for query argument" in str(exc):
         return InvalidArgument(str(exc))

@@ -1,0 +1,168 @@
+"""Helpers for the database tests: course rows, expected documents, transitions, roles."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+STEP_NAMES = {
+    1: "Запуск генерации",
+    3: "Генерация структуры",
+    4: "Создание контента",
+    5: "Финализация",
+}
+STEP_TWO = {True: "Обработка документов", False: "Анализ задачи"}
+STATUSES = (
+    "pending",
+    "initializing",
+    "processing_documents",
+    "analyzing_task",
+    "generating_structure",
+    "generating_content",
+    "finalizing",
+    "completed",
+    "failed",
+    "cancelled",
+)
+TERMINAL = ("completed", "failed", "cancelled")
+NON_TERMINAL = tuple(status for status in STATUSES if status not in TERMINAL)
+CHAIN = {
+    "pending": ("initializing",),
+    "initializing": ("processing_documents", "analyzing_task"),
+    "processing_documents": ("generating_structure",),
+    "analyzing_task": ("generating_structure",),
+    "generating_structure": ("generating_content",),
+    "generating_content": ("finalizing",),
+    "finalizing": ("completed",),
+}
+TS = "<timestamp>"
+
+
+def allowed_targets(old: str | None) -> set[str | None]:
+    """DESIGN §2 as a model: the statuses `old` may move to (same -> same excluded)."""
+    if old is None:
+        return set(STATUSES)
+    if old in TERMINAL:
+        return {"pending"}
+    return {*CHAIN[old], "failed", "cancelled"}
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def new_user(pool: asyncpg.Pool, tier: str | None = None, role: str = "user") -> str:
+    """An auth.users row (and a profile when `tier` is given); returns its id."""
+    user_id = new_id()
+    await pool.execute("INSERT INTO auth.users (id) VALUES ($1)", uuid.UUID(user_id))
+    if tier is not None:
+        await pool.execute(
+            "INSERT INTO public.user_profiles (id, tier, role) VALUES ($1, $2, $3)",
+            uuid.UUID(user_id),
+            tier,
+            role,
+        )
+    return user_id
+
+
+async def new_course(
+    pool: asyncpg.Pool,
+    *,
+    user_id: str | None = None,
+    progress: Any = None,
+    status: str | None = None,
+    run_id: str | None = None,
+    title: str = "Курс",
+) -> str:
+    """A course row with a fresh owner unless one is given; returns its id."""
+    owner = user_id or await new_user(pool)
+    course_id = new_id()
+    await pool.execute(
+        "INSERT INTO public.courses (id, user_id, title, generation_progress, generation_status,"
+        " run_id) VALUES ($1, $2, $3, $4, $5::public.generation_status, $6)",
+        uuid.UUID(course_id),
+        uuid.UUID(owner),
+        title,
+        progress,
+        status,
+        run_id,
+    )
+    return course_id
+
+
+async def row(pool: asyncpg.Pool, course_id: str) -> dict[str, Any]:
+    record = await pool.fetchrow(
+        "SELECT *, generation_status::text AS status FROM public.courses WHERE id = $1",
+        uuid.UUID(course_id),
+    )
+    assert record is not None
+    return dict(record)
+
+
+async def history(pool: asyncpg.Pool, course_id: str) -> list[tuple[str | None, str]]:
+    records = await pool.fetch(
+        "SELECT old_status::text, new_status::text FROM public.generation_status_history"
+        " WHERE course_id = $1 ORDER BY changed_at, id",
+        uuid.UUID(course_id),
+    )
+    return [(record[0], record[1]) for record in records]
+
+
+def expected_step(step_id: int, has_documents: bool, **changes: Any) -> dict[str, Any]:
+    step: dict[str, Any] = {
+        "id": step_id,
+        "name": STEP_NAMES.get(step_id, STEP_TWO[has_documents]),
+        "status": "pending",
+        "started_at": None,
+        "completed_at": None,
+        "error": None,
+        "error_details": None,
+        "metadata": {},
+    }
+    return step | changes
+
+
+def expected_document(has_documents: bool, **top: Any) -> dict[str, Any]:
+    return {
+        "steps": [expected_step(i, has_documents) for i in range(1, 6)],
+        "total_steps": 5,
+        "current_step": 1,
+        "percentage": 0,
+        "message": "",
+        "has_documents": has_documents,
+    } | top
+
+
+def masked(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with every step timestamp that parses as ISO-8601 UTC replaced by TS."""
+    copy = json.loads(json.dumps(document))
+    for step in copy["steps"]:
+        for key in ("started_at", "completed_at"):
+            if step[key] is not None:
+                assert datetime.fromisoformat(step[key]).tzinfo is not None, step[key]
+                step[key] = TS
+    return copy
+
+
+@contextlib.asynccontextmanager
+async def as_role(
+    pool: asyncpg.Pool, role: str, user_id: str | None = None
+) -> AsyncIterator[asyncpg.Connection]:
+    """A connection acting as `role` with Supabase-style claims, in a rolled-back transaction."""
+    async with pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await conn.execute(f"SET LOCAL ROLE {role}")
+            if user_id is not None:
+                claims = json.dumps({"sub": user_id, "role": role})
+                await conn.execute("SELECT set_config('request.jwt.claims', $1, true)", claims)
+            yield conn
+        finally:
+            await transaction.rollback()

@@ -1,0 +1,139 @@
+"""begin_course_generation: claims, reclaims, supersedes, idempotency, unknown courses."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from db.repository import CourseRepository, InvalidArgument
+from tests.integration.db.support import (
+    expected_document,
+    history,
+    new_course,
+    new_id,
+    row,
+)
+
+
+async def run_to_completion(repo: CourseRepository, course_id: str, run_id: str) -> None:
+    await repo.begin_generation(course_id, "wf", run_id, "DOCUMENT_PROCESSING")
+    for step in range(1, 6):
+        for status in ("in_progress", "completed"):
+            await repo.update_progress(course_id, step, status, "m", metadata={"run_id": run_id})
+
+
+async def test_claim_of_a_completed_course_resets_it(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """A new run claiming a completed course resets the document and logs completed -> pending."""
+    extra = {"files": [{"name": "a.pdf"}], "simulation": {"stage_seconds": 0}}
+    course_id, first_run = await new_course(pg_pool, progress=extra), new_id()
+    await run_to_completion(repo, course_id, first_run)
+    before = await row(pg_pool, course_id)
+    assert before["status"] == "completed"
+    second_run = new_id()
+    document = await repo.begin_generation(course_id, "wf-2", second_run, "STRUCTURE_ANALYSIS")
+    assert document == expected_document(False) | extra
+    after = await row(pg_pool, course_id)
+    assert after["status"] == "pending"
+    assert (after["run_id"], after["workflow_id"]) == (second_run, "wf-2")
+    assert after["generation_completed_at"] is None
+    assert after["error_message"] is None
+    assert after["error_details"] is None
+    assert after["generation_started_at"] > before["generation_started_at"]
+    assert after["progress_seq"] == before["progress_seq"] + 1
+    assert (await history(pg_pool, course_id))[-1] == ("completed", "pending")
+
+
+@pytest.mark.parametrize("terminal", ["failed", "cancelled"])
+async def test_claim_after_failure_or_cancel(
+    repo: CourseRepository, pg_pool: asyncpg.Pool, terminal: str
+) -> None:
+    """A failed or cancelled course is claimed straight back to pending."""
+    course_id, first_run = await new_course(pg_pool), new_id()
+    await repo.begin_generation(course_id, "wf", first_run, "STRUCTURE_ANALYSIS")
+    await repo.finish_generation(course_id, first_run, terminal, "stop", {"why": "test"})
+    document = await repo.begin_generation(course_id, "wf", new_id(), "STRUCTURE_ANALYSIS")
+    assert document == expected_document(False)
+    after = await row(pg_pool, course_id)
+    assert (after["status"], after["error_message"], after["error_details"]) == (
+        "pending",
+        None,
+        None,
+    )
+    assert (await history(pg_pool, course_id))[-2:] == [
+        ("pending", terminal),
+        (terminal, "pending"),
+    ]
+
+
+async def test_claim_supersedes_a_non_terminal_run(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """A course left mid-run by a closed run is failed as superseded, then claimed."""
+    course_id, old_run = await new_course(pg_pool), new_id()
+    await repo.begin_generation(course_id, "wf", old_run, "STRUCTURE_ANALYSIS")
+    for step, status in [(1, "in_progress"), (1, "completed"), (2, "in_progress")]:
+        await repo.update_progress(course_id, step, status, "m", metadata={"run_id": old_run})
+    seq = (await row(pg_pool, course_id))["progress_seq"]
+    new_run = new_id()
+    document = await repo.begin_generation(course_id, "wf", new_run, "STRUCTURE_ANALYSIS")
+    assert document == expected_document(False)
+    assert (await history(pg_pool, course_id))[-2:] == [
+        ("analyzing_task", "failed"),
+        ("failed", "pending"),
+    ]
+    records = await repo.status_history(course_id)
+    assert records[-2]["metadata"]["error_message"] == "superseded by a new run"
+    assert records[-2]["metadata"]["run_id"] == old_run
+    assert records[-1]["metadata"]["run_id"] == new_run
+    after = await row(pg_pool, course_id)
+    assert (after["status"], after["run_id"], after["progress_seq"]) == (
+        "pending",
+        new_run,
+        seq + 2,
+    )
+
+
+async def test_claim_of_a_never_started_course(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """A course with no status and no document gets the initial document and NULL -> pending."""
+    course_id = await new_course(pg_pool)
+    document = await repo.begin_generation(course_id, "wf", new_id(), "DOCUMENT_PROCESSING")
+    assert document == expected_document(True)
+    assert await history(pg_pool, course_id) == [(None, "pending")]
+
+
+async def test_same_run_claiming_again_writes_nothing(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """Repeating a claim with the same run id returns the document and changes nothing."""
+    course_id, run_id = await new_course(pg_pool), new_id()
+    await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS")
+    progressed = await repo.update_progress(
+        course_id, 1, "in_progress", "m", metadata={"run_id": run_id}
+    )
+    before = await row(pg_pool, course_id)
+    again = await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS")
+    assert again == progressed
+    assert await row(pg_pool, course_id) == before
+    assert len(await history(pg_pool, course_id)) == 2
+
+
+async def test_claim_of_an_unknown_course_is_null(repo: CourseRepository) -> None:
+    """Claiming a course that does not exist returns None."""
+    assert await repo.begin_generation(new_id(), "wf", new_id(), "STRUCTURE_ANALYSIS") is None
+
+
+@pytest.mark.parametrize(
+    ("generation_type", "run_id"), [("BOGUS", "r"), ("STRUCTURE_ANALYSIS", "")]
+)
+async def test_claim_refuses_bad_arguments(
+    repo: CourseRepository, pg_pool: asyncpg.Pool, generation_type: str, run_id: str
+) -> None:
+    """An unknown generation type or an empty run id is refused and changes nothing."""
+    course_id = await new_course(pg_pool)
+    with pytest.raises(InvalidArgument):
+        await repo.begin_generation(course_id, "wf", run_id, generation_type)
+    assert (await row(pg_pool, course_id))["progress_seq"] == 0

@@ -1,0 +1,64 @@
+"""Notifications on channel course_progress: one per real change, with growing seq."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+from db.repository import CourseRepository
+from tests.helpers import eventually
+from tests.integration.db.support import new_course, new_id, row
+
+
+async def test_listener_receives_strictly_growing_seq(
+    repo: CourseRepository, pg_pool: asyncpg.Pool, database_url: str
+) -> None:
+    """LISTEN sees one payload per real change, seq strictly growing, none for repeats."""
+    course_id, run_id = await new_course(pg_pool), new_id()
+    received: list[dict[str, Any]] = []
+
+    def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        message = json.loads(payload)
+        if message["courseId"] == course_id:
+            received.append(message)
+
+    listener = await asyncpg.connect(database_url)
+    await listener.add_listener("course_progress", on_notify)
+    try:
+        meta = {"run_id": run_id}
+        await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS")
+        await repo.update_progress(course_id, 1, "in_progress", "a", metadata=meta)
+        await repo.update_progress(course_id, 1, "in_progress", "a", metadata=meta)  # repeat
+        await repo.update_progress(course_id, 1, "in_progress", "a", metadata={"run_id": "old"})
+        await repo.update_progress(course_id, 1, "completed", "b", metadata=meta)
+        await repo.update_progress(course_id, 2, "in_progress", "c", metadata=meta)
+        await repo.finish_generation(course_id, run_id, "cancelled", "stop")
+        await repo.finish_generation(course_id, run_id, "cancelled", "stop")  # no-op
+
+        async def five_arrived() -> None:
+            assert len(received) >= 5
+
+        await eventually(five_arrived, timeout=5)
+    finally:
+        await listener.close()
+    seqs = [message["seq"] for message in received]
+    assert seqs == sorted(set(seqs))
+    assert len(seqs) == 5
+    assert seqs[-1] == (await row(pg_pool, course_id))["progress_seq"]
+    assert [m["generationStatus"] for m in received] == [
+        "pending",
+        "initializing",
+        "initializing",
+        "analyzing_task",
+        "cancelled",
+    ]
+    assert [(m["percentage"], m["currentStep"]) for m in received] == [
+        (0, 1),
+        (10, 1),
+        (20, 1),
+        (30, 2),
+        (30, 2),
+    ]
+    assert all("seq" not in key for key in (await row(pg_pool, course_id))["generation_progress"])
