@@ -31,27 +31,37 @@ prune(global_key)
 
 local decision = 'admitted'
 local user_count = redis.call('ZCARD', user_key)
+local global_count = redis.call('ZCARD', global_key)
 if not redis.call('ZSCORE', user_key, holder) then
   if user_count >= limit then
     decision = 'user_limit'
-  elseif redis.call('ZCARD', global_key) >= global_cap then
+  elseif global_count >= global_cap then
     decision = 'global_limit'
+  else
+    user_count, global_count = user_count + 1, global_count + 1
+    redis.call('HSET', since_key, holder, now)
+    redis.call('HSET', owner_key, holder, user_id)
   end
 end
 
 if decision == 'admitted' then
   redis.call('ZADD', user_key, now + ttl, holder)
   redis.call('ZADD', global_key, now + ttl, holder)
-  redis.call('HSETNX', since_key, holder, now)
-  redis.call('HSET', owner_key, holder, user_id)
 end
 
-local reply = {decision, redis.call('ZCARD', user_key), redis.call('ZCARD', global_key)}
+local reply = {decision, user_count, global_count}
 local members = redis.call('ZRANGE', user_key, 0, -1, 'WITHSCORES')
+if #members == 0 then
+  return reply
+end
+local holders = {}
 for i = 1, #members, 2 do
-  local since = redis.call('HGET', since_key, members[i]) or string.format('%.6f', now)
-  table.insert(reply, members[i])
-  table.insert(reply, since)
-  table.insert(reply, members[i + 1])
+  table.insert(holders, members[i])
+end
+local since = redis.call('HMGET', since_key, unpack(holders))
+for i, member in ipairs(holders) do
+  table.insert(reply, member)
+  table.insert(reply, since[i] or string.format('%.6f', now))
+  table.insert(reply, members[2 * i])
 end
 return reply
