@@ -13,7 +13,7 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
 import pytest
@@ -64,12 +64,12 @@ class Model:
     """The rules of DESIGN §4 in plain Python."""
 
     now: float = T0
-    leases: dict[str, Lease] | None = None
+    leases: dict[str, Lease] = field(default_factory=dict)
 
     def live(self, user: str | None = None) -> dict[str, Lease]:
         return {
             holder: lease
-            for holder, lease in (self.leases or {}).items()
+            for holder, lease in self.leases.items()
             if lease.expires > self.now and user in (None, lease.user)
         }
 
@@ -89,7 +89,7 @@ class Model:
     def release(self, user: str, holder: str) -> bool:
         if holder not in self.live(user):
             return False
-        del self.leases[holder]  # type: ignore[union-attr]
+        del self.leases[holder]
         return True
 
 
