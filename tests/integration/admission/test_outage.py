@@ -34,7 +34,8 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     try:
         yield f"redis://127.0.0.1:{port}/0", proc
     finally:
-        os.kill(proc.pid, signal.SIGCONT)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
         embedded.stop_process(proc)
 
 
