@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -43,13 +45,13 @@ class Launch:
         return f"http://127.0.0.1:{self.ports['API_PORT']}"
 
 
-def start_launcher(tmp_path: Path, overrides: dict[str, str]) -> Launch:
+def start_launcher(tmp_path: Path, data_dir: Path, overrides: dict[str, str]) -> Launch:
     ports = {name: embedded.free_port() for name in PORTS}
     unset = ("TEMPORAL_ADDRESS", "DATABASE_URL", "REDIS_URL")
     env = {key: value for key, value in os.environ.items() if key not in unset}
     env.update({name: str(port) for name, port in ports.items()})
     env.update(
-        DEVSTACK_DATA_DIR=str(tmp_path / "data"),
+        DEVSTACK_DATA_DIR=str(data_dir),
         LOG_FORMAT="json",
         REDIS_KEY_PREFIX=f"launcher-{uuid.uuid4().hex[:8]}",
         START_RATE_LIMIT_PER_MINUTE="0",
@@ -60,15 +62,21 @@ def start_launcher(tmp_path: Path, overrides: dict[str, str]) -> Launch:
         proc = subprocess.Popen(
             [sys.executable, "-m", "devstack"], cwd=REPO, env=env, stdout=out, stderr=out
         )
-    return Launch(proc, ports, tmp_path / "data", log)
+    return Launch(proc, ports, data_dir, log)
 
 
-def block_lines(output: str) -> list[str]:
-    """The lines of the launcher's "where is everything" block."""
-    assert "course-generator is up" in output, output
-    after = output[output.index("course-generator is up") :].splitlines()[1:]
-    lines = [line.strip() for line in after[: after.index("")] if line.startswith("  ")]
-    return [line for line in lines if line]
+async def printed_block(launch: Launch) -> dict[str, str]:
+    """The launcher's "where is everything" block, by first word (it may trail `/readyz`)."""
+
+    async def printed() -> dict[str, str]:
+        output = launch.text()
+        assert "course-generator is up" in output, launch.output()
+        after = output[output.index("course-generator is up") :].splitlines()[1:]
+        assert "" in after, "block not complete yet"
+        lines = [line.strip() for line in after[: after.index("")] if line.startswith("  ")]
+        return {line.split()[0]: line for line in lines if line}
+
+    return await eventually(printed, timeout=10)
 
 
 def descendants(pid: int) -> set[int]:
@@ -155,6 +163,15 @@ async def stop_and_check(launch: Launch, started: set[int]) -> None:
 
 
 @pytest.fixture
+def launch_dir() -> Iterator[Path]:
+    """A data folder outside pytest's temp root: pgserver runs PostgreSQL as another user, who
+    must traverse the path, and every pytest session re-restricts its temp root to its owner."""
+    path = Path(tempfile.mkdtemp(prefix="cg-launcher-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def cleanup_launches() -> Iterator[list[Launch]]:
     """Kill whatever a failed test left running, so one failure cannot leak processes."""
     launches: list[Launch] = []
@@ -177,29 +194,35 @@ async def throwaway_database(pg_server: embedded.Store) -> AsyncIterator[str]:
 
 
 async def test_launcher_serves_readiness_and_stops_everything_on_sigint(
-    tmp_path: Path, throwaway_database: str, redis_url: str, cleanup_launches: list[Launch]
+    tmp_path: Path,
+    launch_dir: Path,
+    throwaway_database: str,
+    redis_url: str,
+    cleanup_launches: list[Launch],
 ) -> None:
     """With store URLs given, the launcher gets to readiness and SIGINT leaves nothing behind."""
-    launch = start_launcher(tmp_path, {"DATABASE_URL": throwaway_database, "REDIS_URL": redis_url})
+    stores = {"DATABASE_URL": throwaway_database, "REDIS_URL": redis_url}
+    launch = start_launcher(tmp_path, launch_dir, stores)
     cleanup_launches.append(launch)
 
     await wait_ready(launch)
     await web_ui_answers(launch)
+    block = await printed_block(launch)
+    assert set(block) >= {"API", "Temporal", "Web", "PostgreSQL", "Redis"}, block
+    assert "(from the environment)" in block["PostgreSQL"], block
     started = descendants(launch.proc.pid)
-    assert {line.split()[0] for line in block_lines(launch.text())} >= {
-        "API", "Temporal", "Web", "PostgreSQL", "Redis"
-    }  # fmt: skip
 
     await stop_and_check(launch, started)
 
 
 async def test_launcher_embeds_stores_when_none_answers(
-    tmp_path: Path, cleanup_launches: list[Launch]
+    tmp_path: Path, launch_dir: Path, cleanup_launches: list[Launch]
 ) -> None:
     """With no store URL and no local server answering, it embeds both and stops them too."""
     closed = {name: embedded.free_port() for name in ("pg", "redis")}
     launch = start_launcher(
         tmp_path,
+        launch_dir,
         {
             "DEVSTACK_LOCAL_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{closed['pg']}/postgres",
             "DEVSTACK_LOCAL_REDIS_URL": f"redis://127.0.0.1:{closed['redis']}/0",
@@ -208,7 +231,7 @@ async def test_launcher_embeds_stores_when_none_answers(
     cleanup_launches.append(launch)
 
     await wait_ready(launch)
-    block = {line.split()[0]: line for line in block_lines(launch.text())}
+    block = await printed_block(launch)
     for part in ("Temporal", "PostgreSQL", "Redis"):
         assert "(embedded" in block.get(part, ""), block
     postmaster = postmaster_pid(launch.data_dir)
