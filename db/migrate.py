@@ -98,11 +98,16 @@ async def applied_migrations(conn: Conn) -> dict[int, Applied]:
     return {row["version"]: Applied(**dict(row)) for row in rows}
 
 
-def verify(files: list[Migration], applied: dict[int, Applied]) -> list[Migration]:
-    """The pending files, after refusing edited or vanished applied ones."""
+def verify(
+    files: list[Migration], applied: dict[int, Applied], *, allow_newer: bool = False
+) -> list[Migration]:
+    """The pending files, after refusing edited applied ones and (unless `allow_newer`, as for
+    a process older than the schema) applied versions that have no file here."""
     by_version = {migration.version: migration for migration in files}
     for version, record in sorted(applied.items()):
         migration = by_version.get(version)
+        if migration is None and allow_newer:
+            continue
         if migration is None:
             raise MigrationError(f"migration {record.name} was applied but its file is missing")
         if migration.checksum != record.checksum:
@@ -152,18 +157,20 @@ async def _apply(conn: asyncpg.Connection, migration: Migration) -> None:
 async def pending_migrations(
     dsn_or_conn: str | Connectable, directory: Path = MIGRATIONS_DIR
 ) -> list[str]:
-    """Names of the files not yet applied (refusing edited applied files)."""
+    """Names of the files not yet applied; refuses edited applied files, tolerates newer ones."""
     files = load_migrations(directory)
     if isinstance(dsn_or_conn, asyncpg.Pool):
         async with dsn_or_conn.acquire() as proxy:
-            return _names(verify(files, await applied_migrations(proxy)))
-    if isinstance(dsn_or_conn, str):
+            applied = await applied_migrations(proxy)
+    elif isinstance(dsn_or_conn, str):
         conn = await _connect(dsn_or_conn)
         try:
-            return _names(verify(files, await applied_migrations(conn)))
+            applied = await applied_migrations(conn)
         finally:
             await conn.close()
-    return _names(verify(files, await applied_migrations(dsn_or_conn)))
+    else:
+        applied = await applied_migrations(dsn_or_conn)
+    return _names(verify(files, applied, allow_newer=True))
 
 
 async def check_schema(dsn_or_conn: str | Connectable, directory: Path = MIGRATIONS_DIR) -> None:

@@ -165,3 +165,17 @@ async def test_cli_migrate_and_status(empty_database: str) -> None:
     assert all(f"applied {name}" in applied.stdout for name in ALL)
     status = await asyncio.to_thread(run, "status")
     assert "pending" not in status.stdout
+
+
+async def test_schema_ahead_of_the_files_is_current_but_not_migratable(
+    empty_database: str, tmp_path: Path
+) -> None:
+    """An older process accepts a newer schema; the runner refuses a file it does not have."""
+    directory = copy_migrations(tmp_path)
+    (directory / "0200_newer.sql").write_text("SELECT 1;\n")
+    await migrate(empty_database, directory)
+    await check_schema(empty_database)
+    with pytest.raises(
+        MigrationError, match=r"0200_newer\.sql was applied but its file is missing"
+    ):
+        await migrate(empty_database)
