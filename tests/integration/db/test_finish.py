@@ -10,9 +10,7 @@ from tests.integration.db.support import NON_TERMINAL, TS, history, masked, new_
 
 # The progress writes that bring a DOCUMENT_PROCESSING run to each status, with the step then
 # in progress (the one a failure marks).
-ROUTE = [(1, "in_progress"), (1, "completed"), (2, "in_progress"), (2, "completed"),
-         (3, "in_progress"), (3, "completed"), (4, "in_progress"), (4, "completed"),
-         (5, "in_progress")]  # fmt: skip
+ROUTE = [(step, status) for step in range(1, 6) for status in ("in_progress", "completed")][:9]
 WRITES_TO_REACH = {
     "pending": 0,
     "initializing": 1,

@@ -113,5 +113,14 @@ async def test_in_progress_keeps_the_first_started_at(
     done = await repo.update_progress(course_id, 1, "completed", "c", metadata={"run_id": run_id})
     assert done is not None
     assert done["steps"][0]["started_at"] == first["steps"][0]["started_at"]
-    assert expected_step(1, False, status="completed", started_at=TS, completed_at=TS,
-                         metadata={"run_id": run_id}) == masked(done)["steps"][0]  # fmt: skip
+    assert (
+        expected_step(
+            1,
+            False,
+            status="completed",
+            started_at=TS,
+            completed_at=TS,
+            metadata={"run_id": run_id},
+        )
+        == masked(done)["steps"][0]
+    )

@@ -37,8 +37,11 @@ async def test_bad_step_or_status_is_refused_before_anything_else(
     """Step 0/6 and status 'bogus' raise even for unknown courses and fenced writes."""
     course_id, run_id = await claimed(repo, pg_pool)
     before = await row(pg_pool, course_id)
-    for target, metadata in [(new_id(), {}), (course_id, {"run_id": "stale"}),
-                             (course_id, {"run_id": run_id})]:  # fmt: skip
+    for target, metadata in [
+        (new_id(), {}),
+        (course_id, {"run_id": "stale"}),
+        (course_id, {"run_id": run_id}),
+    ]:
         with pytest.raises(InvalidArgument, match=error):
             await repo.update_progress(target, step, status, "m", metadata=metadata)
     assert await row(pg_pool, course_id) == before

@@ -63,9 +63,13 @@ async def test_metrics_about_missing_rows_are_kept(
     """A metric naming a user and course that do not exist is stored (no foreign keys)."""
     course_id = new_id()
     await repo.record_metric(
-        "concurrency_limit_hit", "info", user_id=new_id(), course_id=course_id, job_id="j",
+        "concurrency_limit_hit",
+        "info",
+        user_id=new_id(),
+        course_id=course_id,
+        job_id="j",
         metadata={"tier": "FREE"},
-    )  # fmt: skip
+    )
     stored = await pg_pool.fetchrow(
         "SELECT event_type::text, severity::text, job_id, metadata FROM system_metrics"
         " WHERE course_id = $1",
