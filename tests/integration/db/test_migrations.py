@@ -179,3 +179,27 @@ async def test_schema_ahead_of_the_files_is_current_but_not_migratable(
         MigrationError, match=r"0200_newer\.sql was applied but its file is missing"
     ):
         await migrate(empty_database)
+
+
+async def test_compatibility_migration_leaves_existing_objects_alone(pg_pool: asyncpg.Pool) -> None:
+    """Re-running the Supabase compatibility file where its objects exist changes nothing."""
+    sql = (MIGRATIONS_DIR / "0001_supabase_compat.sql").read_text()
+    uid = "SELECT pg_get_functiondef('auth.uid()'::regprocedure)"
+    async with pg_pool.acquire() as conn:
+        before = await conn.fetchval(uid)
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await conn.execute(sql)
+            assert await conn.fetchval(uid) == before
+            roles = await conn.fetch(
+                "SELECT rolname, rolbypassrls, rolcanlogin FROM pg_roles"
+                " WHERE rolname IN ('anon', 'authenticated', 'service_role') ORDER BY rolname"
+            )
+        finally:
+            await transaction.rollback()
+    assert [tuple(role) for role in roles] == [
+        ("anon", False, False),
+        ("authenticated", False, False),
+        ("service_role", True, False),
+    ]

@@ -206,3 +206,26 @@ async def test_summary_follows_row_security(pg_pool: asyncpg.Pool, two_users: di
         )
     assert own["generation_status"] == "pending"
     assert other is None
+
+
+async def test_owner_deletes_their_claimed_course(pg_pool: asyncpg.Pool, two_users: dict) -> None:
+    """A may delete A's own claimed course; its status history goes with it."""
+    mine = uuid.UUID(two_users["courses"][two_users["a"]][0])
+    async with as_role(pg_pool, "authenticated", two_users["a"]) as conn:
+        assert await conn.execute("DELETE FROM courses WHERE id = $1", mine) == "DELETE 1"
+
+
+async def test_auth_helpers_read_the_claims_like_supabase(pg_pool: asyncpg.Pool) -> None:
+    """auth.uid() and auth.jwt() read request.jwt.claims; unset or emptied settings give NULL."""
+    user = new_id()
+    async with pg_pool.acquire() as conn, conn.transaction():
+        assert await conn.fetchval("SELECT auth.uid()") is None
+        await conn.execute(
+            "SELECT set_config('request.jwt.claims', $1, true)", f'{{"sub": "{user}"}}'
+        )
+        assert str(await conn.fetchval("SELECT auth.uid()")) == user
+        assert (await conn.fetchval("SELECT auth.jwt()"))["sub"] == user
+        await conn.execute("SELECT set_config('request.jwt.claims', '', true)")
+        assert await conn.fetchval("SELECT auth.uid()") is None
+        await conn.execute("SELECT set_config('request.jwt.claim.sub', $1, true)", user)
+        assert str(await conn.fetchval("SELECT auth.uid()")) == user
