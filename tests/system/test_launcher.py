@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -152,14 +153,24 @@ async def stop_and_check(launch: Launch, started: set[int]) -> None:
     launch.proc.send_signal(signal.SIGINT)
     code = await asyncio.to_thread(launch.proc.wait, 45)
     assert code == 0, launch.output()
+    await all_gone(launch, started)
 
-    async def all_gone() -> None:
+
+async def all_gone(launch: Launch, started: set[int]) -> None:
+    async def gone() -> None:
         left = {pid for pid in started if alive(pid)}
         assert not left, f"processes left after stop: {sorted(left)}"
         busy = {p for p in launch.ports.values() if embedded.port_open("127.0.0.1", p)}
         assert not busy, f"ports still listening after stop: {sorted(busy)}"
 
-    await eventually(all_gone, timeout=10)
+    await eventually(gone, timeout=10)
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
 
 
 @pytest.fixture
@@ -239,3 +250,41 @@ async def test_launcher_embeds_stores_when_none_answers(
     started = descendants(launch.proc.pid) | {postmaster}
 
     await stop_and_check(launch, started)
+
+
+async def test_launcher_stops_everything_when_a_child_dies(
+    tmp_path: Path,
+    launch_dir: Path,
+    throwaway_database: str,
+    redis_url: str,
+    cleanup_launches: list[Launch],
+) -> None:
+    """When the worker dies, the launcher stops every other process and exits non-zero."""
+    stores = {"DATABASE_URL": throwaway_database, "REDIS_URL": redis_url}
+    launch = start_launcher(tmp_path, launch_dir, stores)
+    cleanup_launches.append(launch)
+    await wait_ready(launch)
+    started = descendants(launch.proc.pid)
+    workers = [pid for pid in started if command_line(pid).endswith("-m worker")]
+    assert len(workers) == 1, {pid: command_line(pid) for pid in started}
+
+    os.kill(workers[0], signal.SIGKILL)
+
+    code = await asyncio.to_thread(launch.proc.wait, 45)
+    assert code == 1, launch.output()
+    assert "worker exited unexpectedly" in launch.text()
+    await all_gone(launch, started)
+
+
+def test_launcher_refuses_a_port_in_use(tmp_path: Path, launch_dir: Path) -> None:
+    """A port already taken stops start-up at once, naming its variable, starting nothing."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        launch = start_launcher(tmp_path, launch_dir, {"TEMPORAL_UI_PORT": str(port)})
+        code = launch.proc.wait(timeout=30)
+
+    assert code == 1, launch.output()
+    assert f"port {port} is already in use: set TEMPORAL_UI_PORT" in launch.text()
+    assert '"started"' not in launch.text()
