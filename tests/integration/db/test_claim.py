@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -137,3 +139,39 @@ async def test_claim_refuses_bad_arguments(
     with pytest.raises(InvalidArgument):
         await repo.begin_generation(course_id, "wf", run_id, generation_type)
     assert (await row(pg_pool, course_id))["progress_seq"] == 0
+
+
+async def test_late_writes_of_an_old_run_never_touch_the_new_one(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """After a new run claims, every write carrying the old run id changes nothing."""
+    course_id, old_run, new_run = await new_course(pg_pool), new_id(), new_id()
+    await repo.begin_generation(course_id, "wf", old_run, "STRUCTURE_ANALYSIS")
+    await repo.begin_generation(course_id, "wf", new_run, "STRUCTURE_ANALYSIS")
+    await repo.update_progress(course_id, 1, "in_progress", "new", metadata={"run_id": new_run})
+    before = await row(pg_pool, course_id)
+    await repo.update_progress(course_id, 2, "in_progress", "old", metadata={"run_id": old_run})
+    await repo.update_progress(course_id, 1, "failed", "old", "boom", metadata={"run_id": old_run})
+    await repo.finish_generation(course_id, old_run, "cancelled", "old")
+    assert await row(pg_pool, course_id) == before
+
+
+async def test_concurrent_writes_lose_nothing(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """Twenty concurrent progress writes of one run serialise: each bumps seq exactly once."""
+    course_id, run_id = await new_course(pg_pool), new_id()
+    await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS")
+    writes = [
+        repo.update_progress(
+            course_id, 1, "in_progress", f"m{i}", metadata={"run_id": run_id, f"k{i}": i}
+        )
+        for i in range(20)
+    ]
+    await asyncio.gather(*writes)
+    stored = await row(pg_pool, course_id)
+    assert stored["progress_seq"] == 21
+    assert set(stored["generation_progress"]["steps"][0]["metadata"]) == {
+        "run_id",
+        *(f"k{i}" for i in range(20)),
+    }
