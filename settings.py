@@ -25,6 +25,9 @@ STAGE_NAMES = (
     "finalization",
 )
 VERSION = "0.1.0"
+# Where a process started on its own (not by `make run`) looks when no URL is set.
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/course_generator"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def _alias(name: str) -> Any:
@@ -50,6 +53,14 @@ class StoreSettings(_Group):
     db_pool_min_size: int = Field(default=1, ge=0, validation_alias="DB_POOL_MIN_SIZE")
     db_pool_max_size: int = Field(default=10, ge=1, validation_alias="DB_POOL_MAX_SIZE")
     stuck_after_seconds: int = Field(default=900, gt=0, validation_alias="STUCK_AFTER_SECONDS")
+
+    @property
+    def database_dsn(self) -> str:
+        return self.database_url or DEFAULT_DATABASE_URL
+
+    @property
+    def redis_dsn(self) -> str:
+        return self.redis_url or DEFAULT_REDIS_URL
 
 
 class TemporalSettings(_Group):

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from activities.leases import GlobalHolder, Leases, LeaseStoreUnavailable, create_redis
-from embedded import LOCAL_REDIS
 from settings import settings_or_exit
 from workflows.types import course_id_of, workflow_id_for
 
@@ -65,7 +64,7 @@ async def _release(leases: Leases, course_id: str) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
-    redis = create_redis(settings.stores.redis_url or LOCAL_REDIS)
+    redis = create_redis(settings.stores.redis_dsn)
     leases = Leases(redis, settings.stores.redis_key_prefix)
     try:
         if args.command == "release":

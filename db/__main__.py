@@ -7,18 +7,32 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from urllib.parse import urlsplit
 
 import asyncpg
 
 from db.errors import DatabaseUnavailable
 from db.migrate import MigrationError, applied_migrations, load_migrations, migrate
+from embedded import ensure_database, with_database
 from settings import settings_or_exit
 
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 USAGE = "usage: python -m db {migrate|status}"
 
 
+async def create_database_if_missing(dsn: str) -> None:
+    """A first `migrate` on a server that lacks the project's database creates it."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except asyncpg.InvalidCatalogNameError:
+        database = urlsplit(dsn).path.lstrip("/")
+        await ensure_database(with_database(dsn, "postgres"), database)
+        print(f"created database {database}")
+    else:
+        await conn.close()
+
+
 async def run_migrate(dsn: str) -> None:
+    await create_database_if_missing(dsn)
     names = await migrate(dsn)
     for name in names:
         print(f"applied {name}")
@@ -44,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or args[0] not in commands:
         print(USAGE, file=sys.stderr)
         return 2
-    dsn = settings_or_exit().stores.database_url or DEFAULT_DSN
+    dsn = settings_or_exit().stores.database_dsn
     try:
         asyncio.run(commands[args[0]](dsn))
     except (MigrationError, DatabaseUnavailable, OSError, asyncpg.PostgresError) as exc:
