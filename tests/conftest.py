@@ -7,6 +7,8 @@ store that cannot be had fails the tests that need it; nothing is skipped.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,10 +40,14 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def pg_server(data_dir: Path) -> AsyncIterator[embedded.Store]:
-    store = await embedded.resolve_postgres(os.environ.get("DATABASE_URL"), data_dir / "pg")
+async def pg_server() -> AsyncIterator[embedded.Store]:
+    # Not under pytest's tmp root: every session chmods it to 0700, and embedded PostgreSQL
+    # runs as its own system user, which must traverse the data path.
+    pg_dir = Path(tempfile.mkdtemp(prefix="cg-test-pg-"))
+    store = await embedded.resolve_postgres(os.environ.get("DATABASE_URL"), pg_dir)
     yield store
     store.stop()
+    shutil.rmtree(pg_dir, ignore_errors=True)
 
 
 @pytest_asyncio.fixture(scope="session")
