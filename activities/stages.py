@@ -7,7 +7,8 @@ honour cancellation and read knobs from `generation_progress.simulation`:
 - ``stage_seconds``: how long each stage takes (default `SIMULATED_STAGE_SECONDS`);
 - ``fail_at_step``: raise a non-retryable `StageFailed` at that step;
 - ``hold_at_step`` + ``hold_seconds``: that one step takes `hold_seconds` instead (tests use it
-  to keep a run inside a known stage).
+  to keep a run inside a known stage);
+- ``cleanup_seconds``: how long a simulated cleanup activity takes (default 0).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class SimulatedStages:
 
     def _cleanup_handler(self, stage: str) -> Callable[..., Any]:
         async def simulated_cleanup(inp: StageInput) -> None:
+            await heartbeat_for(_number(inp.simulation.get("cleanup_seconds"), 0))
             log.info("simulated cleanup", extra={"stage": stage, "course_id": inp.course_id})
 
         return activity.defn(name=cleanup_name(stage))(simulated_cleanup)

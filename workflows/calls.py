@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from activities import errors
@@ -73,14 +74,27 @@ STAGE_RETRY = {
 _SECONDS_10 = timedelta(seconds=10)
 
 
-async def reserve_lease(inp: ReserveLeaseInput) -> ReserveLeaseResult:
-    return await workflow.execute_local_activity_method(
-        AdmissionActivities.reserve_lease,
-        inp,
-        schedule_to_close_timeout=RESERVE_TIMEOUT,
-        start_to_close_timeout=timedelta(milliseconds=1500),
-        retry_policy=_QUICK_RETRY,
-    )
+async def reserve_lease(inp: ReserveLeaseInput) -> ReserveLeaseResult | None:
+    """The lease decision, or None when the lease store did not answer within 3 s.
+
+    Retries back off through workflow timers (`local_retry_threshold` below the first interval)
+    so each attempt ends its workflow task and the 3 s schedule-to-close is enforced; retried
+    inside one workflow task they were seen to outlive it.
+    """
+    try:
+        return await workflow.execute_local_activity_method(
+            AdmissionActivities.reserve_lease,
+            inp,
+            schedule_to_close_timeout=RESERVE_TIMEOUT,
+            start_to_close_timeout=timedelta(milliseconds=1500),
+            retry_policy=_QUICK_RETRY,
+            local_retry_threshold=timedelta(milliseconds=1),
+        )
+    except ActivityError as exc:
+        if is_cancelled_exception(exc):
+            raise
+        workflow.logger.warning("lease store unavailable: %s", exc.cause)
+        return None
 
 
 async def release_lease(inp: ReleaseLeaseInput, attempts: int = 10) -> None:

@@ -144,16 +144,9 @@ class CourseGenerationWorkflow:
         await self._release_quietly(attempts=10)
         return GenerationOutcome("completed", generation_type=claim.generation_type)
 
-    async def _reserve(self) -> ReserveLeaseResult | None:
-        """The lease, or None when the lease store did not answer within 3 s."""
+    async def _reserve(self) -> Reserved | None:
         inp = ReserveLeaseInput(self._input.user_id, self._tier, self._workflow_id)
-        try:
-            return await calls.reserve_lease(inp)
-        except ActivityError as exc:
-            if is_cancelled_exception(exc):
-                raise
-            workflow.logger.warning("lease store unavailable: %s", failures.describe(exc)[0])
-            return None
+        return await calls.reserve_lease(inp)
 
     async def _refused(self, reserved: ReserveLeaseResult | None) -> GenerationOutcome:
         if reserved is None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest_asyncio
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
@@ -166,3 +167,33 @@ async def stack(
     settings = make_settings(task_queue, f"{key_prefix}:{uuid.uuid4().hex[:8]}")
     async with open_stack(temporal_client, pg_pool, redis_url, settings) as built:
         yield built
+
+
+async def scheduled_activities(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """Activity type names in the order the run scheduled them."""
+    names = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+    return names
+
+
+async def cancelled_activities(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """Activity types that acknowledged a cancel (ActivityTaskCanceled events)."""
+    scheduled: dict[int, str] = {}
+    cancelled = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            attrs = event.activity_task_scheduled_event_attributes
+            scheduled[event.event_id] = attrs.activity_type.name
+        if event.HasField("activity_task_canceled_event_attributes"):
+            attrs2 = event.activity_task_canceled_event_attributes
+            cancelled.append(scheduled[attrs2.scheduled_event_id])
+    return cancelled
+
+
+async def pending_stage_started(handle: WorkflowHandle[Any, Any], stage: str) -> None:
+    """Assert `stage` is running (pending activity STARTED) in the run."""
+    description = await handle.describe()
+    states = {p.activity_type.name: p.state for p in description.raw_description.pending_activities}
+    assert states.get(stage) == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED, states

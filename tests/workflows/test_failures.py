@@ -1,0 +1,95 @@
+"""A stage failure fails the run once: saga compensations, one job_rollback, FAILED in Temporal."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+
+from tests.helpers import eventually
+from tests.workflows.conftest import Stack, scheduled_activities
+
+STAGES = {
+    2: "structure_analysis",
+    3: "structure_generation",
+    4: "text_generation",
+    5: "finalization",
+}
+
+
+@pytest.mark.parametrize("step", [2, 3, 4, 5])
+async def test_fail_at_step_rolls_back_once(stack: Stack, step: int) -> None:
+    """fail_at_step=N ends FAILED with a failed row, the lease released and one job_rollback."""
+    course = await stack.create_course(simulation={"fail_at_step": step})
+    _, handle = await stack.start(course)
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
+
+    row = await stack.repository.get_course(course.course_id)
+    assert row is not None
+    assert row.generation_status == "failed"
+    assert row.error_message == f"simulated failure at step {step} ({STAGES[step]})"
+    assert row.generation_progress is not None
+    assert row.generation_progress["steps"][step - 1]["status"] == "failed"
+    assert await stack.leases.usage(course.user_id) == []
+
+    statuses = await stack.statuses(course.course_id)
+    assert statuses.count("failed") == 1
+    assert statuses[-1] == "failed"
+    activities = await scheduled_activities(handle)
+    assert activities.count("release_lease") == 1
+    assert activities.count("finish_generation") == 1
+    assert activities.count(STAGES[step]) == 1  # non-retryable: no second attempt
+
+    rollbacks = await stack.metrics(course.course_id, "job_rollback")
+    assert len(rollbacks) == 1
+    assert rollbacks[0]["severity"] == "error"
+    metadata = rollbacks[0]["metadata"]
+    assert metadata["outcome"] == "failed"
+    assert metadata["failed_step"] == step
+    assert metadata["undone"] == ["finish_generation", "release_lease"]
+
+
+async def test_cleanup_compensation_runs_first_and_closing_answers(
+    temporal_client, pg_pool, redis_url, key_prefix, task_queue
+) -> None:
+    """A listed stage cleanup runs before the course and lease undo; a start meanwhile is `closing`."""
+    import uuid
+
+    from tests.workflows.conftest import make_settings, open_stack
+
+    settings = make_settings(
+        task_queue,
+        f"{key_prefix}:{uuid.uuid4().hex[:8]}",
+        cleanup_activities=["structure_generation"],
+    )
+    async with open_stack(temporal_client, pg_pool, redis_url, settings) as stack:
+        course = await stack.create_course(simulation={"fail_at_step": 4, "cleanup_seconds": 3})
+        _, handle = await stack.start(course)
+
+        async def compensating() -> None:
+            progress = await handle.query("progress")
+            assert progress["phase"] == "closing"
+
+        await eventually(compensating)
+        again, _ = await stack.start(course)
+        assert again.decision == "closing"
+        assert again.new_run is False
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        activities = await scheduled_activities(handle)
+        undo = activities[activities.index("text_generation") + 1 :]
+        assert undo[:3] == ["structure_generation_cleanup", "finish_generation", "release_lease"]
+        rollbacks = await stack.metrics(course.course_id, "job_rollback")
+        assert rollbacks[0]["metadata"]["undone"][0] == "structure_generation_cleanup"
+
+
+async def test_deleted_course_completes_as_course_deleted(stack: Stack) -> None:
+    """A course deleted mid-run ends the run as course_deleted, lease released, no job_rollback."""
+    course = await stack.create_course(simulation={"hold_at_step": 2, "hold_seconds": 1.5})
+    _, handle = await stack.start(course)
+    await stack.pool.execute("DELETE FROM public.courses WHERE id = $1", course.course_id)
+    outcome = await handle.result()
+    assert outcome.outcome == "course_deleted"
+    assert await stack.leases.usage(course.user_id) == []
+    assert await stack.metrics(course.course_id, "job_rollback") == []
