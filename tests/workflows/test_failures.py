@@ -53,7 +53,7 @@ async def test_fail_at_step_rolls_back_once(stack: Stack, step: int) -> None:
 async def test_cleanup_compensation_runs_first_and_closing_answers(
     temporal_client, pg_pool, redis_url, key_prefix, task_queue
 ) -> None:
-    """A listed stage cleanup runs before the course and lease undo; a start meanwhile is `closing`."""
+    """A listed stage cleanup runs first in the saga; a start while it runs answers `closing`."""
     import uuid
 
     from tests.workflows.conftest import make_settings, open_stack

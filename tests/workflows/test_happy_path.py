@@ -66,7 +66,7 @@ async def test_branch_runs_to_completed(
 async def test_progress_query_and_current_details(stack: Stack) -> None:
     """While a stage runs, the query names the step and the current details name it too."""
     course = await stack.create_course(simulation={"hold_at_step": 3, "hold_seconds": 30})
-    result, handle = await stack.start(course)
+    _, handle = await stack.start(course)
 
     async def in_step_3() -> None:
         progress = await handle.query("progress")
