@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 from workflows import calls, failures
 from workflows import search_attributes as sa
+from workflows.progress import RunProgress, admission_result, answer
 from workflows.saga import Saga
 from workflows.steps import CANCELLED_MESSAGE, Step, stage_steps, steps_for
 from workflows.types import (
@@ -42,18 +43,6 @@ with workflow.unsafe.imports_passed_through():
 
 Metadata = dict[str, Any]
 Reserved = ReserveLeaseResult
-
-
-@dataclasses.dataclass
-class RunProgress:
-    """What the `progress` query answers."""
-
-    phase: str  # admitting | running | closing
-    step: int
-    step_status: str
-    generation_status: str | None
-    generation_type: GenerationType | None
-    admission: AdmissionResult | None
 
 
 @workflow.defn
@@ -108,13 +97,11 @@ class CourseGenerationWorkflow:
                 type=errors.COURSE_NOT_FOUND,
                 non_retryable=True,
             )
-        new_run = request.start_token == self._input.start_token
-        result = dataclasses.replace(self._admission, new_run=new_run)
-        if new_run or result.decision != "admitted":
-            return result
-        if self._phase != "running":
+        result = answer(self._admission, request.start_token == self._input.start_token)
+        if not result.new_run and self._phase != "running":
             return dataclasses.replace(result, decision="closing")
-        self._spawn(self._metric("duplicate_job_detected", "info", {"run_id": self._run_id}))
+        if not result.new_run and result.decision == "admitted":
+            self._spawn(self._metric("duplicate_job_detected", "info", {"run_id": self._run_id}))
         return result
 
     @workflow.query
@@ -267,19 +254,9 @@ class CourseGenerationWorkflow:
         step = f"step {self._step.id}/5 · {self._step.name}" if self._step else "admission"
         workflow.set_current_details(f"**{status}** — {step} ({self._step_status})")
 
-    def _result(
-        self, decision: Decision, reserved: ReserveLeaseResult | None = None
-    ) -> AdmissionResult:
-        return AdmissionResult(
-            decision=decision,
-            reason=reserved.reason if reserved else None,
-            tier=self._tier,
-            limit=reserved.limit if reserved else 0,
-            holders=list(reserved.holders) if reserved else [],
-            generation_type=self._generation_type,
-            workflow_id=self._workflow_id,
-            run_id=self._run_id,
-        )
+    def _result(self, decision: Decision, reserved: Reserved | None = None) -> AdmissionResult:
+        ids = (self._workflow_id, self._run_id)
+        return admission_result(decision, self._tier, ids, self._generation_type, reserved)
 
     def _spawn(self, work: Awaitable[None]) -> None:
         async def wrapped() -> None:
