@@ -207,10 +207,13 @@ def render(request: Request, exc: BaseException) -> JSONResponse:
     headers = dict(problem.headers)
     if problem.status == 405:
         headers["Allow"] = _allowed_methods(request)
-    if problem.status >= 500 and not isinstance(exc, Problem | DependencyUnavailable):
+    internal = type(problem) is Problem and problem.status >= 500
+    if internal:
         log.error("unhandled error", exc_info=exc, path=request.url.path)
+    elif isinstance(problem, DependencyUnavailable):
+        log.warning("dependency unavailable", detail=problem.detail, error=type(exc).__name__)
     if request.url.path.startswith(LEGACY_PREFIX):
-        status, body = legacy_body(problem, internal=not isinstance(exc, Problem))
+        status, body = legacy_body(problem, internal=internal)
         return JSONResponse(body, status_code=status, headers=headers)
     return JSONResponse(
         problem.body(request.url.path),

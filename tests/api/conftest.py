@@ -55,6 +55,7 @@ def api_env(
         "STAGE_HEARTBEAT_TIMEOUT_SECONDS": "2",
         "CORS_ORIGINS": "https://app.example.com",
         "ADMISSION_RETRY_AFTER_SECONDS": "30",
+        "STAGE_CLEANUP_ACTIVITIES": "structure_analysis",
     }
 
 

@@ -192,3 +192,23 @@ async def course_row(pool: asyncpg.Pool, course_id: str) -> asyncpg.Record:
     )
     assert row is not None
     return row
+
+
+def generation(course_id: str) -> str:
+    return f"/api/v1/courses/{course_id}/generation"
+
+
+async def wait_status(
+    client: httpx.AsyncClient, course_id: str, headers: dict[str, str], *wanted: str
+) -> dict[str, Any]:
+    """Poll the status endpoint until `generationStatus` is one of `wanted`."""
+    from tests.helpers import eventually
+
+    async def reached() -> dict[str, Any]:
+        response = await client.get(generation(course_id), headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        assert body["generationStatus"] in wanted, body["generationStatus"]
+        return body
+
+    return await eventually(reached, timeout=30)

@@ -1,0 +1,117 @@
+"""Liveness, readiness and the start-up rules of DESIGN §3 (schema behind, stores down)."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+
+import embedded
+from db.migrate import SchemaBehind
+from tests.api.support import (
+    bearer,
+    generation,
+    hs_token,
+    make_settings,
+    new_course,
+    new_user,
+    running_app,
+)
+
+SCHEMA_BEHIND = "schema is behind: run migrations (python -m db migrate)"
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    """Liveness answers 200."""
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_ready_with_worker(client: httpx.AsyncClient) -> None:
+    """Readiness is 200 when the stores answer, the schema is current, the search attributes
+    are listed and a worker polls both task queues."""
+    response = await client.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"] == {"postgresql": "ok", "redis": "ok", "temporal": "ok"}
+
+
+async def test_readyz_names_missing_worker(api_env: dict[str, str]) -> None:
+    """Without a worker on the task queues readiness is 503 naming the queue."""
+    settings = make_settings({**api_env, "TEMPORAL_TASK_QUEUE": f"idle-{uuid.uuid4().hex}"})
+    async with running_app(settings) as app:
+        response = await app.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["failing"] == [
+        f"temporal: no worker polls task queue {settings.temporal.task_queue}"
+    ]
+
+
+async def test_start_refused_when_schema_behind(
+    api_env: dict[str, str], pg_server: embedded.Store
+) -> None:
+    """An app whose PostgreSQL answers with pending migrations refuses to start, saying so."""
+    name = f"cg_api_behind_{uuid.uuid4().hex[:8]}"
+    await embedded.ensure_database(pg_server.url, name)
+    try:
+        url = embedded.with_database(pg_server.url, name)
+        settings = make_settings({**api_env, "DATABASE_URL": url})
+        with pytest.raises(SchemaBehind) as raised:
+            async with running_app(settings):
+                pass
+        assert str(raised.value) == SCHEMA_BEHIND
+    finally:
+        await embedded.drop_database(pg_server.url, name)
+
+
+async def test_unreachable_stores_start_anyway(api_env: dict[str, str]) -> None:
+    """With PostgreSQL, Redis and Temporal unreachable the app starts; readiness names all
+    three and /api/v1 answers 503 with Retry-After."""
+    dead = embedded.free_port()
+    settings = make_settings(
+        {
+            **api_env,
+            "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{dead}/postgres",
+            "REDIS_URL": f"redis://127.0.0.1:{dead}/0",
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{dead}",
+        }
+    )
+    async with running_app(settings) as app:
+        ready = await app.get("/readyz")
+        user = str(uuid.uuid4())
+        start = await app.post(generation(str(uuid.uuid4())), headers=bearer(hs_token(user)))
+        legacy = await app.post(
+            "/api/coursegen/generate",
+            headers=bearer(hs_token(user)),
+            json={"courseId": str(uuid.uuid4())},
+        )
+        health = await app.get("/healthz")
+    assert ready.status_code == 503
+    assert [item.split(":")[0] for item in ready.json()["failing"]] == [
+        "postgresql",
+        "redis",
+        "temporal",
+    ]
+    assert start.status_code == 503
+    assert start.json()["type"] == "/problems/dependency-unavailable"
+    assert "retry-after" in start.headers
+    assert legacy.status_code == 500
+    assert legacy.json() == {
+        "error": "Не удалось инициализировать генерацию курса. Попробуйте позже."
+    }
+    assert health.status_code == 200
+
+
+async def test_temporal_unreachable_start_is_503(
+    api_env: dict[str, str], pg_pool: asyncpg.Pool
+) -> None:
+    """With only Temporal unreachable, a start of an owned course is 503 naming temporal."""
+    settings = make_settings({**api_env, "TEMPORAL_ADDRESS": f"127.0.0.1:{embedded.free_port()}"})
+    user = await new_user(pg_pool)
+    course = await new_course(pg_pool, user)
+    async with running_app(settings) as app:
+        response = await app.post(generation(course), headers=bearer(hs_token(user)))
+    assert response.status_code == 503
+    assert response.json()["detail"] == "temporal is unavailable"

@@ -1,0 +1,140 @@
+"""Users cannot reach each other's courses; admission outcomes map to their HTTP answers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+import embedded
+from activities.leases import create_redis
+from tests.api.support import (
+    bearer,
+    course_row,
+    generation,
+    hs_token,
+    make_settings,
+    new_course,
+    new_user,
+    running_app,
+    wait_status,
+)
+from tests.helpers import eventually
+from worker import build_workers
+
+
+async def test_user_b_gets_404_and_a_is_untouched(
+    client: httpx.AsyncClient, pg_pool: asyncpg.Pool, temporal_env: WorkflowEnvironment
+) -> None:
+    """B's start, status and cancel of A's course are 404, and A's run keeps RUNNING."""
+    a, b = await new_user(pg_pool), await new_user(pg_pool)
+    course = await new_course(pg_pool, a, stage_seconds=30)
+    started = await client.post(generation(course), headers=bearer(hs_token(a)))
+    assert started.status_code == 202
+    before = await course_row(pg_pool, course)
+    as_b = bearer(hs_token(b))
+    answers = [
+        await client.post(generation(course), headers=as_b),
+        await client.get(generation(course), headers=as_b),
+        await client.post(f"{generation(course)}/cancel", headers=as_b),
+    ]
+    assert [r.status_code for r in answers] == [404, 404, 404]
+    assert {r.json()["detail"] for r in answers} == {"no such course"}
+    after = await course_row(pg_pool, course)
+    assert after["run_id"] == before["run_id"]
+    handle = temporal_env.client.get_workflow_handle(
+        started.json()["workflowId"], run_id=started.json()["runId"]
+    )
+    assert (await handle.describe()).status.name == "RUNNING"  # type: ignore[union-attr]
+    b_usage = (await client.get("/api/v1/me/concurrency", headers=as_b)).json()
+    assert b_usage["active"] == []
+    await client.post(f"{generation(course)}/cancel", headers=bearer(hs_token(a)))
+
+
+async def test_free_user_second_course_then_admitted_after_first_completes(
+    client: httpx.AsyncClient, pg_pool: asyncpg.Pool
+) -> None:
+    """FREE: a second course while the first runs is 429 concurrency-limit with Retry-After and
+    the first in `active`; once the first completes, the second is admitted."""
+    user = await new_user(pg_pool)
+    first = await new_course(pg_pool, user, stage_seconds=0.5)
+    second = await new_course(pg_pool, user)
+    headers = bearer(hs_token(user))
+    started = await client.post(generation(first), headers=headers)
+    assert started.status_code == 202
+    refused = await client.post(generation(second), headers=headers)
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["retry-after"] == "30"
+    problem = refused.json()
+    assert problem["type"] == "/problems/concurrency-limit"
+    assert (problem["reason"], problem["tier"], problem["limit"]) == ("user_limit", "FREE", 1)
+    assert [a["courseId"] for a in problem["active"]] == [first]
+    assert problem["active"][0]["workflowId"] == started.json()["workflowId"]
+    assert (await course_row(pg_pool, second))["generation_status"] is None
+    await wait_status(client, first, headers, "completed")
+
+    async def admitted() -> None:
+        response = await client.post(generation(second), headers=headers)
+        assert response.status_code == 202, response.text
+
+    await eventually(admitted, timeout=15)
+    await wait_status(client, second, headers, "completed")
+
+
+@pytest_asyncio.fixture
+async def outage_app(
+    api_env: dict[str, str],
+    data_dir: Path,
+    temporal_env: WorkflowEnvironment,
+    pg_pool: asyncpg.Pool,
+) -> AsyncIterator[tuple[httpx.AsyncClient, object]]:
+    """App and worker on their own redis-server (which the test kills) and task queues."""
+    port = embedded.free_port()
+    proc = embedded.start_redis_server(data_dir / f"redis-{port}", port)
+    suffix = uuid.uuid4().hex[:8]
+    settings = make_settings(
+        {
+            **api_env,
+            "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+            "TEMPORAL_TASK_QUEUE": f"outage-{suffix}",
+            "TEMPORAL_STAGE_TASK_QUEUE": f"outage-stages-{suffix}",
+        }
+    )
+    redis = create_redis(settings.stores.redis_url or "")
+    try:
+        async with AsyncExitStack() as stack:
+            for worker in build_workers(temporal_env.client, settings, pg_pool, redis):
+                await stack.enter_async_context(worker)
+            app = await stack.enter_async_context(running_app(settings))
+            yield app, proc
+    finally:
+        embedded.stop_process(proc)
+        await redis.aclose()
+
+
+async def test_redis_down_is_503_and_course_untouched(
+    outage_app: tuple[httpx.AsyncClient, object], pg_pool: asyncpg.Pool
+) -> None:
+    """With Redis stopped, a start is 503 dependency-unavailable with Retry-After, the course is
+    untouched, and readiness names redis."""
+    app, proc = outage_app
+    user = await new_user(pg_pool)
+    course = await new_course(pg_pool, user)
+    embedded.stop_process(proc)  # type: ignore[arg-type]
+    response = await app.post(generation(course), headers=bearer(hs_token(user)))
+    assert response.status_code == 503, response.text
+    assert response.json()["type"] == "/problems/dependency-unavailable"
+    assert int(response.headers["retry-after"]) > 0
+    row = await course_row(pg_pool, course)
+    assert (row["generation_status"], row["run_id"], row["progress_seq"]) == (None, None, 0)
+    ready = await app.get("/readyz")
+    assert ready.status_code == 503
+    assert any(item.startswith("redis") for item in ready.json()["failing"])
+    usage = await app.get("/api/v1/me/concurrency", headers=bearer(hs_token(user)))
+    assert usage.status_code == 503
