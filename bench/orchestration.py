@@ -1,0 +1,247 @@
+"""`python -m bench.orchestration`: end-to-end runs/s of the course workflow (DESIGN §8).
+
+Runs `CourseGenerationWorkflow` with zero-length SIMULATED stages (update-with-start, lease,
+claim, progress writes, stages, release) next to a minimal workflow with the same activities —
+2 local, 11 on the main queue, 4 on the stage queue, all no-ops — on the same dev server and
+workers set up the same way, in alternating rounds. Target: ours ≥ 70 % of the minimal rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    import asyncpg
+    from redis.asyncio import Redis
+    from temporalio.client import Client
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    import embedded
+    from bench.common import Stats, percentile
+    from workflows import search_attributes
+
+RUNS = int(os.environ.get("BENCH_RUNS", "30"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+LOCAL, MAIN, STAGE = 2, 11, 4
+TARGET = 0.70
+_TIMEOUT = timedelta(seconds=30)
+
+
+@activity.defn(name="bench_noop")
+async def noop() -> None:
+    return None
+
+
+@workflow.defn(name="BenchMinimalWorkflow")
+class MinimalWorkflow:
+    """The baseline: the same number and kinds of activities, doing nothing."""
+
+    @workflow.run
+    async def run(self, stage_queue: str) -> None:
+        for _ in range(LOCAL):
+            await workflow.execute_local_activity(noop, start_to_close_timeout=_TIMEOUT)
+        for _ in range(MAIN):
+            await workflow.execute_activity(noop, start_to_close_timeout=_TIMEOUT)
+        for _ in range(STAGE):
+            await workflow.execute_activity(
+                noop, task_queue=stage_queue, start_to_close_timeout=_TIMEOUT
+            )
+
+
+@dataclasses.dataclass
+class Bench:
+    client: Client
+    pool: asyncpg.Pool
+    queue: str  # ours: `<queue>` and `<queue>-stages`; the baseline: `<queue>-min[-stages]`
+
+    @property
+    def stage_queue(self) -> str:
+        return f"{self.queue}-stages"
+
+
+async def timed_round(label: str, run_one: Callable[[int], Awaitable[None]]) -> Stats:
+    """`RUNS` runs at once, end to end; the rate is runs / wall time of the round."""
+    latencies: list[float] = []
+
+    async def one(index: int) -> None:
+        began = time.perf_counter()
+        await run_one(index)
+        latencies.append((time.perf_counter() - began) * 1000)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(RUNS)))
+    seconds = time.perf_counter() - began
+    return Stats(label, RUNS, seconds, percentile(latencies, 50), percentile(latencies, 95))
+
+
+async def create_courses(pool: asyncpg.Pool, count: int) -> list[tuple[str, str]]:
+    courses = []
+    for _ in range(count):
+        user, course = uuid.uuid4(), uuid.uuid4()
+        await pool.execute("INSERT INTO auth.users (id) VALUES ($1)", user)
+        await pool.execute(
+            "INSERT INTO public.user_profiles (id, tier) VALUES ($1, 'PREMIUM')", user
+        )
+        await pool.execute(
+            "INSERT INTO public.courses (id, user_id, title, generation_progress)"
+            " VALUES ($1, $2, 'bench', $3)",
+            course,
+            user,
+            {"simulation": {"stage_seconds": 0}},
+        )
+        courses.append((str(course), str(user)))
+    return courses
+
+
+async def ours_round(bench: Bench) -> Stats:
+    from workflows.course_generation import CourseGenerationWorkflow
+    from workflows.start import start_operation
+    from workflows.types import AdmissionRequest, CourseGenerationInput
+
+    courses = await create_courses(bench.pool, RUNS)
+
+    async def run_one(index: int) -> None:
+        course_id, user_id = courses[index]
+        inp = CourseGenerationInput(course_id, user_id, "PREMIUM", "bench", uuid.uuid4().hex)
+        operation = start_operation(
+            inp, task_queue=bench.queue, execution_timeout_seconds=3600, priority_key=1
+        )
+        result = await bench.client.execute_update_with_start_workflow(
+            CourseGenerationWorkflow.admission,
+            AdmissionRequest(inp.start_token),
+            start_workflow_operation=operation,
+        )
+        assert result.decision == "admitted", result
+        outcome = await (await operation.workflow_handle()).result()
+        assert outcome.outcome == "completed", outcome
+
+    return await timed_round("course workflow (zero-length stages)", run_one)
+
+
+async def baseline_round(bench: Bench) -> Stats:
+    async def run_one(_: int) -> None:
+        await bench.client.execute_workflow(
+            MinimalWorkflow.run,
+            f"{bench.queue}-min-stages",
+            id=f"bench-minimal-{uuid.uuid4().hex}",
+            task_queue=f"{bench.queue}-min",
+        )
+
+    return await timed_round(f"minimal workflow ({LOCAL + MAIN + STAGE} no-op activities)", run_one)
+
+
+def workers(bench: Bench, redis: Redis) -> list[Worker]:
+    """Ours from `worker.build_workers`; the baseline's built the same way on its own queues."""
+    from settings import load_settings
+    from worker import build_workers, stage_worker
+
+    base = load_settings(env_file=None)
+    settings = dataclasses.replace(
+        base,
+        temporal=base.temporal.model_copy(
+            update={"task_queue": bench.queue, "stage_task_queue": bench.stage_queue}
+        ),
+        stores=base.stores.model_copy(update={"redis_key_prefix": f"bench-{uuid.uuid4().hex}"}),
+        stages=base.stages.model_copy(update={"simulated_stage_seconds": 0}),
+    )
+    baseline = dataclasses.replace(
+        settings,
+        temporal=settings.temporal.model_copy(
+            update={"stage_task_queue": f"{bench.queue}-min-stages"}
+        ),
+    )
+    minimal = Worker(
+        bench.client,
+        task_queue=f"{bench.queue}-min",
+        workflows=[MinimalWorkflow],
+        activities=[noop],
+    )
+    return [
+        *build_workers(bench.client, settings, bench.pool, redis),
+        minimal,
+        stage_worker(bench.client, baseline, [noop]),
+    ]
+
+
+async def run(bench: Bench, redis: Redis) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        for worker in workers(bench, redis):
+            await stack.enter_async_context(worker)
+        await ours_round(bench)  # warm-up: sandbox, caches, connections
+        await baseline_round(bench)
+        totals: dict[str, list[Stats]] = {"ours": [], "baseline": []}
+        for number in range(ROUNDS):
+            order = ("baseline", "ours") if number % 2 == 0 else ("ours", "baseline")
+            for side in order:
+                round_stats = await (ours_round if side == "ours" else baseline_round)(bench)
+                print(f"  round {number + 1} {round_stats.line()}", flush=True)
+                totals[side].append(round_stats)
+    report(combine(totals["ours"]), combine(totals["baseline"]))
+
+
+def combine(rounds: list[Stats]) -> Stats:
+    count = sum(r.count for r in rounds)
+    seconds = sum(r.seconds for r in rounds)
+    p50 = percentile([r.p50_ms for r in rounds], 50)
+    return Stats(rounds[0].label, count, seconds, p50, max(r.p95_ms for r in rounds))
+
+
+def report(ours: Stats, baseline: Stats) -> None:
+    print(ours.line())
+    print(baseline.line())
+    ratio = ours.rate / baseline.rate if baseline.rate else 0.0
+    verdict = "MET" if ratio >= TARGET else "NOT MET"
+    print(f"  runs/s ours {ours.rate:.2f}, minimal {baseline.rate:.2f}: ratio {ratio:.0%}")
+    print(f"  target >= {TARGET:.0%} of the minimal workflow: {verdict}", flush=True)
+
+
+async def main() -> None:
+    from activities.leases import create_redis
+    from db.migrate import migrate
+    from db.pool import create_pool
+
+    data = Path(".data")
+    pg = await embedded.resolve_postgres(os.environ.get("DATABASE_URL"), data / "pg")
+    redis_store = await embedded.resolve_redis(os.environ.get("REDIS_URL"), data / "redis")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(embedded.venv_binary("temporal")),
+        search_attributes=list(search_attributes.ALL),
+        ui=False,
+        dev_server_log_level="error",
+    )
+    name = f"cg_bench_orchestration_{uuid.uuid4().hex[:8]}"
+    try:
+        await embedded.ensure_database(pg.url, name)
+        url = embedded.with_database(pg.url, name)
+        await migrate(url)
+        pool = await create_pool(url, min_size=2, max_size=10)
+        redis = create_redis(redis_store.url)
+        print(
+            f"orchestration benchmark: {RUNS} concurrent runs x {ROUNDS} rounds per side, "
+            f"dev server (in-memory), {pg.source} PostgreSQL, {redis_store.source} Redis"
+        )
+        try:
+            await run(Bench(env.client, pool, f"bench-{uuid.uuid4().hex[:8]}"), redis)
+        finally:
+            await redis.aclose()
+            await pool.close()
+    finally:
+        await env.shutdown()
+        await embedded.drop_database(pg.url, name)
+        pg.stop()
+        redis_store.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
