@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,9 +17,12 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
+import embedded
 from tests.helpers import eventually
 from tests.workflows.conftest import make_settings, open_stack, pending_stage_started
+from workflows import search_attributes
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = [
@@ -112,3 +116,71 @@ async def test_sigterm_stops_the_worker_gracefully(
         await eventually(polling, 30)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+
+
+async def test_worker_refuses_a_schema_that_is_behind(
+    pg_server: embedded.Store, temporal_client: Client, redis_url: str
+) -> None:
+    """Against an unmigrated database the worker exits non-zero with the DESIGN line."""
+    name = f"cg_behind_{uuid.uuid4().hex[:8]}"
+    await embedded.ensure_database(pg_server.url, name)
+    try:
+        env = {
+            "DATABASE_URL": embedded.with_database(pg_server.url, name),
+            "REDIS_URL": redis_url,
+            "TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
+        }
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "worker"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            timeout=60,
+        )
+        assert result.returncode != 0
+        assert b"schema is behind: run migrations (python -m db migrate)" in result.stderr
+    finally:
+        await embedded.drop_database(pg_server.url, name)
+
+
+async def test_setup_search_attributes_is_idempotent(temporal_client: Client) -> None:
+    """`python -m worker setup-search-attributes` on a server that has them adds nothing."""
+    env = {"TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host}
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "worker", "setup-search-attributes"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"none (all present)" in result.stdout
+
+
+async def test_setup_search_attributes_registers_them_on_a_bare_server() -> None:
+    """On a server without them, the command adds all five as Keyword, then nothing the 2nd time."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(embedded.venv_binary("temporal")),
+        ui=False,
+        dev_server_log_level="error",
+    )
+    try:
+        address = {"TEMPORAL_ADDRESS": env.client.service_client.config.target_host}
+        outputs = []
+        for _ in range(2):
+            result = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "worker", "setup-search-attributes"],
+                cwd=ROOT,
+                env={**os.environ, **address},
+                capture_output=True,
+                timeout=60,
+            )
+            assert result.returncode == 0, result.stderr
+            outputs.append(result.stdout.decode())
+        assert all(name in outputs[0] for name in search_attributes.NAMES)
+        assert "none (all present)" in outputs[1]
+    finally:
+        await env.shutdown()
