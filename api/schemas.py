@@ -16,6 +16,9 @@ WorkflowStatusName = Literal[
 ]
 
 
+WEBHOOK_PATTERN = r"^{scheme}://[A-Za-z0-9.-]+(:[0-9]{{1,5}})?(/[^\s]*)?$"
+
+
 class Incoming(BaseModel):
     """Request bodies: strict types, camelCase names only, unknown fields refused (422)."""
 
@@ -33,6 +36,7 @@ class StartRequest(Incoming):
         default=None,
         max_length=2048,
         description="https URL notified of progress (http only when ALLOW_HTTP_WEBHOOKS=true)",
+        json_schema_extra={"format": "uri", "pattern": WEBHOOK_PATTERN.format(scheme="https")},
     )
     regenerate: bool = Field(default=False, description="start again on a completed course")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Path, Response, status
@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Path, Response, status
 from api.deps import PrincipalDep, RequestIdDep, StateDep
 from api.problems import ValidationProblem, doc
 from api.schemas import (
+    WEBHOOK_PATTERN,
     CancelRequest,
     CancelResponse,
     Links,
@@ -62,12 +63,10 @@ def _links(course_id: str) -> Links:
 
 
 def check_webhook(url: str | None, allow_http: bool) -> None:
-    if url is None:
-        return
-    parts = urlsplit(url)
-    schemes = ("https", "http") if allow_http else ("https",)
-    if parts.scheme not in schemes or not parts.hostname:
-        allowed = " or ".join(schemes)
+    """`webhookUrl` must be an absolute https URL (http too when ALLOW_HTTP_WEBHOOKS=true)."""
+    scheme = "https?" if allow_http else "https"
+    if url is not None and not re.fullmatch(WEBHOOK_PATTERN.format(scheme=scheme), url):
+        allowed = "http(s)" if allow_http else "https"
         raise ValidationProblem(f"webhookUrl must be an absolute {allowed} URL")
 
 
