@@ -56,10 +56,17 @@ def stage_options(settings: Settings) -> StageOptions:
 
 
 def build_workers(
-    client: Client, settings: Settings, pool: asyncpg.Pool, redis: aioredis.Redis
+    client: Client,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    repository: CourseRepository | None = None,
 ) -> list[Worker]:
-    """The orchestration worker and (when it has handlers) the stage worker, not yet running."""
-    repository = CourseRepository(pool)
+    """The orchestration worker and (when it has handlers) the stage worker, not yet running.
+
+    `repository` replaces the one built on `pool` (tests inject faults through it).
+    """
+    repository = repository or CourseRepository(pool)
     leases = Leases(redis, settings.stores.redis_key_prefix)
     admission = AdmissionActivities(
         leases, settings.admission, settings.workflow.execution_timeout_seconds

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
+from activities.leases import create_redis
+from db.repository import CourseRepository, DatabaseUnavailable
 from tests.helpers import eventually
-from tests.workflows.conftest import Stack, scheduled_activities
+from tests.workflows.conftest import (
+    Stack,
+    make_settings,
+    open_stack,
+    running,
+    scheduled_activities,
+)
 
 STAGES = {
     2: "structure_analysis",
@@ -54,10 +65,6 @@ async def test_cleanup_compensation_runs_first_and_closing_answers(
     temporal_client, pg_pool, redis_url, key_prefix, task_queue
 ) -> None:
     """A listed stage cleanup runs first in the saga; a start while it runs answers `closing`."""
-    import uuid
-
-    from tests.workflows.conftest import make_settings, open_stack
-
     settings = make_settings(
         task_queue,
         f"{key_prefix}:{uuid.uuid4().hex[:8]}",
@@ -93,3 +100,62 @@ async def test_deleted_course_completes_as_course_deleted(stack: Stack) -> None:
     assert outcome.outcome == "course_deleted"
     assert await stack.leases.usage(course.user_id) == []
     assert await stack.metrics(course.course_id, "job_rollback") == []
+
+
+class FlakyProgress(CourseRepository):
+    """A repository whose progress writes for one step always fail as a lost connection."""
+
+    def __init__(self, pool: Any, step: int) -> None:
+        super().__init__(pool)
+        self._step = step
+
+    async def update_progress(self, course_id: str, step_id: int, *args: Any, **kw: Any) -> Any:
+        if step_id == self._step:
+            raise DatabaseUnavailable("connection lost (injected)")
+        return await super().update_progress(course_id, step_id, *args, **kw)
+
+
+async def test_progress_retries_exhausted_records_and_fails(
+    temporal_client, pg_pool, redis_url, key_prefix, task_queue
+) -> None:
+    """Progress writes that keep failing are retried, recorded as rpc_retry_exhausted, then fail."""
+    from worker import build_workers
+
+    settings = make_settings(task_queue, f"{key_prefix}:{uuid.uuid4().hex[:8]}")
+    async with open_stack(temporal_client, pg_pool, redis_url, settings, with_workers=False) as st:
+        redis = create_redis(redis_url)
+        workers = build_workers(
+            temporal_client, settings, pg_pool, redis, FlakyProgress(pg_pool, step=3)
+        )
+        try:
+            async with running(workers):
+                course = await st.create_course()
+                _, handle = await st.start(course)
+                with pytest.raises(WorkflowFailureError):
+                    await handle.result()
+        finally:
+            await redis.aclose()
+        assert len(await st.metrics(course.course_id, "rpc_retry_exhausted")) == 1
+        # steps 1 and 2, then the step-3 write (one schedule, five attempts)
+        assert (await scheduled_activities(handle)).count("update_progress") == 4
+        row = await st.repository.get_course(course.course_id)
+        assert row is not None
+        assert row.generation_status == "failed"
+        assert await st.leases.usage(course.user_id) == []
+
+
+async def test_stage_timeout_records_worker_timeout(
+    temporal_client, pg_pool, redis_url, key_prefix, task_queue
+) -> None:
+    """A stage that outlives its start-to-close on every attempt records worker_timeout, FAILED."""
+    settings = make_settings(
+        task_queue, f"{key_prefix}:{uuid.uuid4().hex[:8]}", start_to_close_seconds=0.5
+    )
+    async with open_stack(temporal_client, pg_pool, redis_url, settings) as st:
+        course = await st.create_course(simulation={"hold_at_step": 2, "hold_seconds": 5})
+        _, handle = await st.start(course)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        timeouts = await st.metrics(course.course_id, "worker_timeout")
+        assert [m["metadata"]["stage"] for m in timeouts] == ["structure_analysis"]
+        assert len(await st.metrics(course.course_id, "job_rollback")) == 1
