@@ -37,7 +37,7 @@ from db.migrate import SchemaBehind, check_schema
 from db.pool import create_pool
 from db.repository import CourseRepository, DatabaseUnavailable
 from settings import Settings, TemporalSettings, settings_or_exit
-from telemetry import configure_logging
+from telemetry import configure_logging, configure_tracing
 from workflows import search_attributes
 from workflows.course_generation import CourseGenerationWorkflow
 
@@ -214,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging(
         log_settings.level, log_settings.format, log_settings.environment, settings.version
     )
+    configure_tracing(log_settings.environment, settings.version)
     if args == ["setup-search-attributes"]:
         added = asyncio.run(setup_search_attributes(settings))
         print(f"search attributes added: {added or 'none (all present)'}")
