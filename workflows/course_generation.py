@@ -176,6 +176,7 @@ class CourseGenerationWorkflow:
             if failures.timed_out(exc):
                 await self._metric("worker_timeout", "error", {"stage": step.stage})
             raise
+        self._raise_if_cancel_requested()
         metadata = {"stage": step.stage, "summary": output.summary}
         await self._progress(step, "completed", metadata)
 
@@ -195,6 +196,14 @@ class CourseGenerationWorkflow:
             if failures.retries_exhausted(exc):
                 await self._metric("rpc_retry_exhausted", "error", {"step_id": step.id})
             raise
+        self._raise_if_cancel_requested()
+
+    @staticmethod
+    def _raise_if_cancel_requested() -> None:
+        """A cancel is delivered once: an activity that completes anyway (a stage ending before
+        its next heartbeat) swallows it, so the run checks for it after each forward step."""
+        if workflow.cancellation_reason() is not None:
+            raise asyncio.CancelledError("cancel requested")
 
     async def _roll_back(self, saga: Saga, exc: BaseException) -> None:
         cancelled = is_cancelled_exception(exc)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
+import asyncpg
 import pytest
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 
 import embedded
@@ -15,6 +17,8 @@ from tests.workflows.conftest import (
     Course,
     Stack,
     cancelled_activities,
+    make_settings,
+    open_stack,
     pending_stage_started,
     scheduled_activities,
 )
@@ -106,3 +110,19 @@ async def test_cancel_reason_is_the_message(stack: Stack) -> None:
     row = await stack.repository.get_course(course.course_id)
     assert row is not None
     assert row.error_message == "changed my mind"
+
+
+async def test_cancel_lands_when_the_stage_finishes_before_its_next_heartbeat(
+    temporal_client: Client, pg_pool: asyncpg.Pool, redis_url: str, key_prefix: str, task_queue: str
+) -> None:
+    """A cancel the stage never sees (heartbeats throttled past its end) still cancels the run."""
+    settings = make_settings(
+        task_queue, f"{key_prefix}:{uuid.uuid4().hex[:8]}", heartbeat_timeout_seconds=10
+    )
+    async with open_stack(temporal_client, pg_pool, redis_url, settings) as slow_heartbeats:
+        course = await slow_heartbeats.create_course(simulation={"stage_seconds": 2})
+        _, handle = await slow_heartbeats.start(course)
+        await eventually(lambda: pending_stage_started(handle, "structure_analysis"))
+        await handle.cancel()
+        await assert_cancelled(slow_heartbeats, course, handle)
+        assert "structure_generation" not in await scheduled_activities(handle)
