@@ -147,7 +147,7 @@ async def with_retries(what: str, attempt: Callable[[], Awaitable[T]], max_delay
 
 
 async def open_pool(settings: Settings) -> asyncpg.Pool:
-    url = settings.stores.database_url or "postgresql://postgres@127.0.0.1:5432/postgres"
+    url = settings.stores.database_dsn
     pool = await with_retries(
         "PostgreSQL",
         lambda: create_pool(
@@ -166,7 +166,7 @@ async def open_pool(settings: Settings) -> asyncpg.Pool:
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run both workers until `stop` is set, then shut them down gracefully."""
     pool = await open_pool(settings)
-    redis = create_redis(settings.stores.redis_url or "redis://127.0.0.1:6379/0")
+    redis = create_redis(settings.stores.redis_dsn)
     try:
         client = await with_retries("Temporal", lambda: connect_temporal(settings.temporal))
         workers = build_workers(client, settings, pool, redis)
