@@ -6,6 +6,7 @@ problem. Shared by `/api/v1/.../generation` and the old `/api/coursegen/generate
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -71,10 +72,12 @@ class Starter:
     async def start(self, principal: Principal, cmd: StartCommand) -> Started:
         """Admit a run (202/200 at the edge) or raise the problem that explains why not."""
         await self._limiter.hit(principal.user_id)
-        course = await self.owned_course(principal, cmd.course_id)
+        course, tier = await asyncio.gather(
+            self.owned_course(principal, cmd.course_id), self._tiers.tier(principal)
+        )
         if course.generation_status == "completed" and not cmd.regenerate:
             raise AlreadyCompleted("the course is completed; send regenerate: true to start again")
-        policy = self._settings.admission.policy(await self._tiers.tier(principal))
+        policy = self._settings.admission.policy(tier)
         result = await self._admit(principal, cmd, policy)
         return Started(self._checked(result), policy)
 

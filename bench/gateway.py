@@ -1,0 +1,366 @@
+"""`python -m bench.gateway`: gateway start and status latency at 20 concurrent clients (§8).
+
+The API runs as its own process (`python -m api`, uvicorn) against a dev server, PostgreSQL and
+Redis; the worker (`worker.build_workers`) and the baseline run in this process. In alternating
+rounds on the same server it measures:
+
+- start: `POST /api/v1/courses/{id}/generation` (auth, course and tier reads, update-with-start
+  answered after the lease and the claim) next to a bare update-with-start whose update is
+  answered after one no-op local activity;
+- status: `GET /api/v1/courses/{id}/generation` (auth, course row, `describe()` of the run) next
+  to a bare `describe()`.
+
+Targets: start p95 ≤ 100 ms and ≤ 1.5× the bare update-with-start; status p95 ≤ 20 ms.
+Started runs sit in a long simulated stage so they add no work while the rounds run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    import asyncpg
+    import httpx
+    import jwt
+    from redis.asyncio import Redis
+    from temporalio.client import Client, WithStartWorkflowOperation
+    from temporalio.common import WorkflowIDConflictPolicy
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    import embedded
+    from bench.common import percentile
+    from workflows import search_attributes
+
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
+PER_CLIENT = int(os.environ.get("BENCH_PER_CLIENT", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+SECRET = "bench-gateway-secret-" + "0123456789abcdef" * 4
+_TIMEOUT = timedelta(seconds=10)
+
+
+@activity.defn(name="bench_gateway_noop")
+async def noop() -> None:
+    return None
+
+
+@workflow.defn(name="BenchBareAdmission")
+class BareAdmission:
+    """The baseline: an update answered after one no-op local activity, then the run ends."""
+
+    def __init__(self) -> None:
+        self._answered = False
+
+    @workflow.run
+    async def run(self, token: str) -> str:
+        await workflow.wait_condition(lambda: self._answered)
+        return token
+
+    @workflow.update
+    async def admit(self, token: str) -> str:
+        await workflow.execute_local_activity(noop, start_to_close_timeout=_TIMEOUT)
+        self._answered = True
+        return "admitted"
+
+
+@dataclasses.dataclass(frozen=True)
+class Latencies:
+    label: str
+    samples: list[float]
+
+    def p(self, q: float) -> float:
+        return percentile(self.samples, q)
+
+    def line(self) -> str:
+        return (
+            f"{self.label:<44} n={len(self.samples):<5} p50={self.p(50):7.2f} ms "
+            f"p95={self.p(95):7.2f} ms p99={self.p(99):7.2f} ms"
+        )
+
+
+async def clients(label: str, call: Callable[[int], Awaitable[None]]) -> Latencies:
+    """`CLIENTS` concurrent clients, each making `PER_CLIENT` calls one after another."""
+    samples: list[float] = []
+
+    async def client(number: int) -> None:
+        for i in range(PER_CLIENT):
+            began = time.perf_counter()
+            await call(number * PER_CLIENT + i)
+            samples.append((time.perf_counter() - began) * 1000)
+
+    await asyncio.gather(*(client(n) for n in range(CLIENTS)))
+    return Latencies(label, samples)
+
+
+@dataclasses.dataclass
+class Bench:
+    client: Client
+    pool: asyncpg.Pool
+    http: httpx.AsyncClient
+    queue: str
+    started: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # course, token
+    bare_ids: list[str] = dataclasses.field(default_factory=list)
+
+    async def new_courses(self, count: int) -> list[tuple[str, str]]:
+        """One user (own token) per course, so no tier limit is reached."""
+        made = []
+        for _ in range(count):
+            user, course = uuid.uuid4(), uuid.uuid4()
+            await self.pool.execute("INSERT INTO auth.users (id) VALUES ($1)", user)
+            await self.pool.execute(
+                "INSERT INTO public.courses (id, user_id, title, generation_progress)"
+                " VALUES ($1, $2, 'bench', $3)",
+                course,
+                user,
+                {"simulation": {"stage_seconds": 3600}},
+            )
+            made.append((str(course), _token(str(user))))
+        return made
+
+    async def gateway_start(self) -> Latencies:
+        courses = await self.new_courses(CLIENTS * PER_CLIENT)
+
+        async def start(index: int) -> None:
+            course, token = courses[index]
+            response = await self.http.post(
+                f"/api/v1/courses/{course}/generation", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == 202, response.text
+
+        result = await clients("gateway start (POST .../generation)", start)
+        self.started.extend(courses)
+        return result
+
+    async def bare_start(self) -> Latencies:
+        async def start(_: int) -> None:
+            workflow_id = f"bench-bare-{uuid.uuid4().hex}"
+            operation = WithStartWorkflowOperation(
+                BareAdmission.run,
+                "token",
+                id=workflow_id,
+                task_queue=f"{self.queue}-bare",
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+            await self.client.execute_update_with_start_workflow(
+                BareAdmission.admit, "token", start_workflow_operation=operation
+            )
+            self.bare_ids.append(workflow_id)
+
+        return await clients("bare update-with-start (1 local activity)", start)
+
+    async def direct_start(self) -> Latencies:
+        """Attribution only: our workflow's update-with-start called without the gateway."""
+        from workflows.course_generation import CourseGenerationWorkflow
+        from workflows.start import start_operation
+        from workflows.types import AdmissionRequest, CourseGenerationInput
+
+        courses = await self.new_courses(CLIENTS * PER_CLIENT)
+        users = [await self._owner(course) for course, _ in courses]
+
+        async def start(index: int) -> None:
+            course, user = courses[index][0], users[index]
+            inp = CourseGenerationInput(course, user, "FREE", "bench", uuid.uuid4().hex)
+            operation = start_operation(
+                inp, task_queue=self.queue, execution_timeout_seconds=21600, priority_key=4
+            )
+            result = await self.client.execute_update_with_start_workflow(
+                CourseGenerationWorkflow.admission,
+                AdmissionRequest(inp.start_token),
+                start_workflow_operation=operation,
+            )
+            assert result.decision == "admitted", result
+
+        return await clients("  (direct update-with-start, our workflow)", start)
+
+    async def _owner(self, course: str) -> str:
+        return str(
+            await self.pool.fetchval("SELECT user_id FROM courses WHERE id = $1", uuid.UUID(course))
+        )
+
+    async def gateway_status(self) -> Latencies:
+        async def status(index: int) -> None:
+            course, token = self.started[index % len(self.started)]
+            response = await self.http.get(
+                f"/api/v1/courses/{course}/generation", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == 200, response.text
+
+        return await clients("gateway status (GET .../generation)", status)
+
+    async def bare_describe(self) -> Latencies:
+        async def describe(index: int) -> None:
+            course, _ = self.started[index % len(self.started)]
+            await self.client.get_workflow_handle(f"course-generation-{course}").describe()
+
+        return await clients("bare describe()", describe)
+
+
+def _token(user_id: str) -> str:
+    now = int(time.time())
+    claims = {"sub": user_id, "aud": "authenticated", "role": "authenticated", "iat": now,
+              "exp": now + 7200}  # fmt: skip
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+def api_process(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "api"],
+        env={**os.environ, **env, "API_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def wait_ready(http: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the API exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if (await http.get("/readyz")).status_code == 200:
+                return
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the API did not become ready within 60 s")
+
+
+def workers(bench: Bench, redis: Redis, env: dict[str, str]) -> list[Worker]:
+    from settings import load_settings
+    from worker import build_workers
+
+    base = load_settings(env_file=None)
+    settings = dataclasses.replace(
+        base,
+        temporal=base.temporal.model_copy(
+            update={"task_queue": bench.queue, "stage_task_queue": f"{bench.queue}-stages"}
+        ),
+        stores=base.stores.model_copy(update={"redis_key_prefix": env["REDIS_KEY_PREFIX"]}),
+    )
+    bare = Worker(
+        bench.client,
+        task_queue=f"{bench.queue}-bare",
+        workflows=[BareAdmission],
+        activities=[noop],
+    )
+    return [*build_workers(bench.client, settings, bench.pool, redis), bare]
+
+
+async def rounds(bench: Bench) -> dict[str, list[float]]:
+    totals: dict[str, list[float]] = {}
+    await bench.bare_start()  # warm-up of both paths (sandbox, caches, connections)
+    await bench.gateway_start()
+    steps = [bench.bare_start, bench.gateway_start, bench.bare_describe, bench.gateway_status]
+    for number in range(ROUNDS):
+        order = steps if number % 2 == 0 else [*steps[1::-1], *steps[:1:-1]]
+        for step in [*order, bench.direct_start]:
+            result = await step()
+            print(f"  round {number + 1} {result.line()}", flush=True)
+            totals.setdefault(result.label, []).extend(result.samples)
+    return totals
+
+
+def report(totals: dict[str, list[float]]) -> None:
+    stats = {label: Latencies(label, samples) for label, samples in totals.items()}
+    for item in stats.values():
+        print(item.line())
+    direct = stats["  (direct update-with-start, our workflow)"]
+    start, bare = (
+        stats["gateway start (POST .../generation)"],
+        stats["bare update-with-start (1 local activity)"],
+    )
+    status, describe = stats["gateway status (GET .../generation)"], stats["bare describe()"]
+    start_ratio, status_ratio = start.p(95) / bare.p(95), status.p(95) / describe.p(95)
+    start_met = start.p(95) <= 100 and start_ratio <= 1.5
+    print(
+        f"  gateway overhead over our own update-with-start: p50 "
+        f"{start.p(50) - direct.p(50):+.1f} ms, p95 {start.p(95) - direct.p(95):+.1f} ms"
+    )
+    print(
+        f"  start p95 {start.p(95):.1f} ms = {start_ratio:.2f}x bare "
+        f"(target <= 100 ms and <= 1.5x): {'MET' if start_met else 'NOT MET'}"
+    )
+    print(
+        f"  status p95 {status.p(95):.1f} ms = {status_ratio:.2f}x bare describe "
+        f"(target <= 20 ms): {'MET' if status.p(95) <= 20 else 'NOT MET'}",
+        flush=True,
+    )
+
+
+async def main() -> None:
+    from activities.leases import create_redis
+    from db.migrate import migrate
+    from db.pool import create_pool
+
+    data = Path(".data")
+    pg = await embedded.resolve_postgres(os.environ.get("DATABASE_URL"), data / "pg")
+    redis_store = await embedded.resolve_redis(os.environ.get("REDIS_URL"), data / "redis")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(embedded.venv_binary("temporal")),
+        search_attributes=list(search_attributes.ALL),
+        ui=False,
+        dev_server_log_level="error",
+    )
+    name = f"cg_bench_gateway_{uuid.uuid4().hex[:8]}"
+    queue = f"bench-gw-{uuid.uuid4().hex[:8]}"
+    port = embedded.free_port()
+    try:
+        await embedded.ensure_database(pg.url, name)
+        url = embedded.with_database(pg.url, name)
+        await migrate(url)
+        api_env = {
+            "DATABASE_URL": url,
+            "REDIS_URL": redis_store.url,
+            "REDIS_KEY_PREFIX": f"bench-gw-{uuid.uuid4().hex[:8]}",
+            "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+            "TEMPORAL_TASK_QUEUE": queue,
+            "TEMPORAL_STAGE_TASK_QUEUE": f"{queue}-stages",
+            "SUPABASE_JWT_SECRET": SECRET,
+            "START_RATE_LIMIT_PER_MINUTE": "0",
+            "ENVIRONMENT": "development",
+            "LOG_FORMAT": "json",
+        }
+        pool = await create_pool(url, min_size=2, max_size=10)
+        redis = create_redis(redis_store.url)
+        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+        http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30)
+        print(
+            f"gateway benchmark: {CLIENTS} concurrent clients x {PER_CLIENT} calls x {ROUNDS} "
+            f"rounds per side; API process (uvicorn), dev server (in-memory), "
+            f"{pg.source} PostgreSQL, {redis_store.source} Redis",
+            flush=True,
+        )
+        bench = Bench(env.client, pool, http, queue)
+        proc: subprocess.Popen[bytes] | None = None
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for worker in workers(bench, redis, api_env):
+                    await stack.enter_async_context(worker)
+                proc = api_process(api_env, port)
+                await wait_ready(http, proc)
+                report(await rounds(bench))
+        finally:
+            if proc is not None:
+                embedded.stop_process(proc)
+            await http.aclose()
+            await redis.aclose()
+            await pool.close()
+    finally:
+        await env.shutdown()
+        await embedded.drop_database(pg.url, name)
+        pg.stop()
+        redis_store.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
