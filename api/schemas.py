@@ -63,6 +63,27 @@ class Links(Outgoing):
 
 
 class StartResponse(Outgoing):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "courseId": "3f1c2a9e-5b7d-4e2a-9c1f-0a8b7c6d5e4f",
+                    "workflowId": "course-generation-3f1c2a9e-5b7d-4e2a-9c1f-0a8b7c6d5e4f",
+                    "runId": "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b",
+                    "generationType": "STRUCTURE_ANALYSIS",
+                    "tier": "FREE",
+                    "priority": {"key": 4, "weight": 1.0},
+                    "status": "started",
+                    "links": {
+                        "self": "/api/v1/courses/…/generation",
+                        "cancel": "/api/v1/courses/…/generation/cancel",
+                        "events": "/api/v1/courses/…/generation/events",
+                    },
+                }
+            ]
+        }
+    )
+
     course_id: str
     workflow_id: str
     run_id: str
@@ -74,6 +95,29 @@ class StartResponse(Outgoing):
 
 
 class StatusResponse(Outgoing):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "courseId": "3f1c2a9e-5b7d-4e2a-9c1f-0a8b7c6d5e4f",
+                    "workflowId": "course-generation-3f1c2a9e-5b7d-4e2a-9c1f-0a8b7c6d5e4f",
+                    "runId": "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b",
+                    "generationStatus": "generating_structure",
+                    "workflowStatus": "RUNNING",
+                    "progress": {
+                        "total_steps": 5,
+                        "current_step": 3,
+                        "percentage": 50,
+                        "message": "Генерация структуры...",
+                    },
+                    "startedAt": "2026-01-01T10:00:00Z",
+                    "completedAt": None,
+                    "tier": "FREE",
+                }
+            ]
+        }
+    )
+
     course_id: str
     workflow_id: str | None
     run_id: str | None
@@ -86,6 +130,19 @@ class StatusResponse(Outgoing):
 
 
 class CancelResponse(Outgoing):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "courseId": "3f1c2a9e-5b7d-4e2a-9c1f-0a8b7c6d5e4f",
+                    "workflowId": "course-generation-3f1c2a9e-5b7d-4e2a-9c1f-0a8b7c6d5e4f",
+                    "runId": "0193a1b2-7c3d-7e4f-8a9b-0c1d2e3f4a5b",
+                    "status": "cancelling",
+                }
+            ]
+        }
+    )
+
     course_id: str
     workflow_id: str
     run_id: str
@@ -99,6 +156,24 @@ class ActiveCourse(Outgoing):
 
 
 class ConcurrencyResponse(Outgoing):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tier": "FREE",
+                    "limit": 1,
+                    "active": [
+                        {
+                            "courseId": "3f1c2a9e-5b7d-4e2a-9c1f-0a8b7c6d5e4f",
+                            "workflowId": "course-generation-3f1c2a9e-5b7d-4e2a-9c1f-0a8b7c6d5e4f",
+                            "since": "2026-01-01T10:00:00Z",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
     tier: str
     limit: int
     active: list[ActiveCourse]
@@ -116,6 +191,19 @@ class LegacyGenerateRequest(BaseModel):
 
 
 class LegacyGenerateResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "success": True,
+                    "jobId": "course-generation-3f1c2a9e-5b7d-4e2a-9c1f-0a8b7c6d5e4f",
+                    "message": "Генерация курса инициализирована",
+                    "courseId": "3f1c2a9e-5b7d-4e2a-9c1f-0a8b7c6d5e4f",
+                }
+            ]
+        }
+    )
+
     success: Literal[True] = True
     jobId: str
     message: str = "Генерация курса инициализирована"
