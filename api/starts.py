@@ -7,13 +7,16 @@ problem. Shared by `/api/v1/.../generation` and the old `/api/coursegen/generate
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -130,7 +133,11 @@ class Starter:
                 rpc_timeout=timedelta(seconds=self._settings.api.start_timeout_seconds),
             )
         except WorkflowUpdateRPCTimeoutOrCancelledError:
+            await _settle(operation)
             raise DependencyUnavailable(MAY_STILL_START) from None
+        except BaseException:
+            await _settle(operation)
+            raise
 
     def _checked(self, result: AdmissionResult) -> AdmissionResult:
         if result.decision == "admitted":
@@ -152,6 +159,13 @@ class Starter:
         if result.decision == "closing":
             raise Closing()
         raise DependencyUnavailable("the admission store (redis) is unavailable")
+
+
+async def _settle(operation: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Retrieve the start half's outcome after a failure, so asyncio does not log it as lost."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(0.1):
+            await operation.workflow_handle()
 
 
 def _closed_first(exc: BaseException) -> bool:

@@ -196,3 +196,26 @@ async def test_https_webhook_is_accepted(client: httpx.AsyncClient, pg_pool: asy
     )
     assert response.status_code == 202, response.text
     await wait_status(client, course, bearer(hs_token(user)), "completed")
+
+
+async def test_start_timeout_is_503_and_retry_attaches(
+    api_env: dict[str, str], pg_pool: asyncpg.Pool
+) -> None:
+    """When the admission update does not answer within START_TIMEOUT_SECONDS (no worker), the
+    start is 503 saying the run may still start, and the retry attaches to the same run."""
+    from api.starts import MAY_STILL_START
+    from tests.api.support import make_settings, running_app
+
+    settings = make_settings(
+        {**api_env, "TEMPORAL_TASK_QUEUE": f"idle-{uuid.uuid4().hex}", "START_TIMEOUT_SECONDS": "1"}
+    )
+    user = await new_user(pg_pool)
+    course = await new_course(pg_pool, user)
+    async with running_app(settings) as app:
+        first = await app.post(generation(course), headers=bearer(hs_token(user)))
+        second = await app.post(generation(course), headers=bearer(hs_token(user)))
+    for response in (first, second):
+        assert response.status_code == 503, response.text
+        assert response.json()["detail"] == MAY_STILL_START
+        assert "retry-after" in response.headers
+    assert (await course_row(pg_pool, course))["run_id"] is None
