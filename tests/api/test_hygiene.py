@@ -129,3 +129,31 @@ async def test_http_webhook_allowed_when_configured(
         )
         assert response.status_code == 202, response.text
         await wait_status(app, course, headers, "completed")
+
+
+async def test_request_id_is_bound_into_log_lines(
+    client: httpx.AsyncClient, pg_pool: asyncpg.Pool
+) -> None:
+    """Every log line written while serving a request carries its X-Request-ID."""
+    import io
+    import json
+    import logging
+
+    import structlog
+
+    import telemetry
+
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    saved_config = structlog.get_config()
+    stream = io.StringIO()
+    telemetry.configure_logging("info", "json", "test", "0", stream=stream)
+    try:
+        await client.get(generation(str(uuid.uuid4())), headers={"X-Request-ID": "trace-42"})
+    finally:
+        root.handlers[:], root.level = saved_handlers, saved_level
+        structlog.configure(**saved_config)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    served = [line for line in lines if line.get("event") == "request"]
+    assert served, lines
+    assert all(line.get("request_id") == "trace-42" for line in served)
