@@ -105,14 +105,16 @@ class Starter:
             start_token=token,
             webhook_url=cmd.webhook_url,
         )
-        for attempt in (1, 2):
-            try:
-                return await self._update_with_start(client, inp, policy)
-            except (RPCError, WorkflowUpdateFailedError) as exc:
-                if attempt == 2 or not _closed_first(exc):
-                    raise _problem(exc) from exc
-                log.info("run closed before the admission update; retrying once")
-        raise AssertionError("unreachable")
+        try:
+            return await self._update_with_start(client, inp, policy)
+        except (RPCError, WorkflowUpdateFailedError) as exc:
+            if not _closed_first(exc):
+                raise _problem(exc) from exc
+            log.info("run closed before the admission update; retrying once")
+        try:
+            return await self._update_with_start(client, inp, policy)
+        except (RPCError, WorkflowUpdateFailedError) as exc:
+            raise _problem(exc) from exc
 
     async def _update_with_start(
         self, client: Client, inp: CourseGenerationInput, policy: TierPolicy
