@@ -169,8 +169,10 @@ class TokenVerifier:
 
 
 def _bearer_token(authorization: list[str]) -> str:
-    if len(authorization) != 1:
-        raise Unauthorized("exactly one bearer token is required")
+    if not authorization:
+        raise Unauthorized("a bearer token is required")
+    if len(authorization) > 1:
+        raise Unauthorized("exactly one Authorization header is allowed")
     scheme, _, token = authorization[0].strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or " " in token:

@@ -14,6 +14,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from api.deps import StateDep
+from api.problems import Problem
 from api.state import ApiState
 from db.migrate import SchemaBehind, check_schema
 from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
@@ -58,10 +59,10 @@ async def _run(check: Awaitable[None]) -> str:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
             await check
-    except NotReady as exc:
+    except (NotReady, SchemaBehind) as exc:
         return str(exc)
-    except SchemaBehind as exc:
-        return str(exc)
+    except Problem as exc:
+        return exc.detail
     except Exception as exc:
         return f"unreachable ({type(exc).__name__})"
     return "ok"
