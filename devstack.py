@@ -32,7 +32,7 @@ from temporalio.service import TLSConfig
 
 import embedded
 from settings import Settings, settings_or_exit
-from telemetry import configure_logging
+from telemetry import configure_logging, run_then_exit
 from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
 
 REPO = Path(__file__).resolve().parent
@@ -326,4 +326,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_then_exit(main)

@@ -7,9 +7,11 @@ through the same processors, so every line has the same shape.
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import MutableMapping
-from typing import Any, TextIO
+import traceback
+from collections.abc import Callable, MutableMapping
+from typing import Any, NoReturn, TextIO
 
 import structlog
 from opentelemetry import trace
@@ -110,3 +112,34 @@ def configure_tracing(environment: str, version: str) -> TracerProvider:
     )
     trace.set_tracer_provider(provider)
     return provider
+
+
+def run_then_exit(main: Callable[[], int | None]) -> NoReturn:
+    """Run a process's `main`, flush the logs, then leave without interpreter teardown.
+
+    The Temporal client's Rust threads can abort a finalizing interpreter ("PyGILState_Release:
+    thread state must be current", sdk-python #300), turning a clean exit into SIGABRT; so
+    every process that made a Temporal client ends with `os._exit` once its work is done.
+    """
+    try:
+        code = main() or 0
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
