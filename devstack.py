@@ -17,8 +17,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -104,6 +105,18 @@ class Launcher:
         self.stops.append((name, lambda: stop_group(proc)))
         return proc
 
+    async def resolve(self, starting: Coroutine[Any, Any, embedded.Store]) -> embedded.Store:
+        """Await a store's start; a stop request meanwhile lets it finish, so it is stopped too."""
+        task = asyncio.ensure_future(starting)
+        try:
+            await asyncio.shield(task)
+        finally:
+            if not task.done():  # cancelled: the start runs on in a thread regardless
+                await asyncio.wait({task})
+            if not task.cancelled() and task.exception() is None:
+                self.track(task.result())
+        return task.result()
+
     def track(self, store: embedded.Store) -> None:
         if store.embedded:
             self.stops.append((store.name, store.stop))
@@ -136,10 +149,9 @@ class Launcher:
     async def start(self) -> None:
         address = self.start_temporal()
         database_url = await self.start_postgres()
-        redis = await embedded.resolve_redis(
-            self.settings.stores.redis_url, self.data_dir / "redis"
+        redis = await self.resolve(
+            embedded.resolve_redis(self.settings.stores.redis_url, self.data_dir / "redis")
         )
-        self.track(redis)
         self.lines.append(f"Redis       {redact(redis.url)}  ({self.describe(redis)})")
         self.env.update(DATABASE_URL=database_url, REDIS_URL=redis.url, TEMPORAL_ADDRESS=address)
         client = await self.temporal_client(address)
@@ -181,10 +193,9 @@ class Launcher:
 
     async def start_postgres(self) -> str:
         """The project's database URL; on a local or embedded server it is created if missing."""
-        store = await embedded.resolve_postgres(
-            self.settings.stores.database_url, self.data_dir / "postgres"
+        store = await self.resolve(
+            embedded.resolve_postgres(self.settings.stores.database_url, self.data_dir / "postgres")
         )
-        self.track(store)
         url = store.url
         if store.source != "environment":
             await embedded.ensure_database(store.url, DATABASE)

@@ -288,3 +288,34 @@ def test_launcher_refuses_a_port_in_use(tmp_path: Path, launch_dir: Path) -> Non
     assert code == 1, launch.output()
     assert f"port {port} is already in use: set TEMPORAL_UI_PORT" in launch.text()
     assert '"started"' not in launch.text()
+
+
+def processes_mentioning(text: str) -> list[int]:
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and text in command_line(int(entry.name)) and alive(int(entry.name))
+    ]
+
+
+async def test_launcher_stopped_while_embedding_postgres_leaves_no_server(
+    tmp_path: Path, launch_dir: Path, cleanup_launches: list[Launch]
+) -> None:
+    """SIGINT while the embedded PostgreSQL is still starting stops it too once it is up."""
+    closed = embedded.free_port()
+    launch = start_launcher(
+        tmp_path,
+        launch_dir,
+        {"DEVSTACK_LOCAL_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{closed}/postgres"},
+    )
+    cleanup_launches.append(launch)
+
+    async def initialising() -> None:
+        assert (launch_dir / "postgres").exists(), launch.output()
+
+    await eventually(initialising, timeout=30, interval=0.05)
+    launch.proc.send_signal(signal.SIGINT)
+    code = await asyncio.to_thread(launch.proc.wait, 45)
+
+    assert code == 0, launch.output()
+    assert processes_mentioning(str(launch_dir / "postgres")) == [], launch.output()
