@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from activities import errors
 from db.repository import (
     CourseRepository,
+    CourseRow,
     DatabaseUnavailable,
     InvalidArgument,
     InvalidTransition,
@@ -49,11 +50,6 @@ class ClaimCourseInput:
 
 
 @dataclass
-class ClaimCourseResult:
-    generation_type: GenerationType
-
-
-@dataclass
 class LoadCourseInput:
     course_id: str
 
@@ -64,6 +60,15 @@ class LoadedCourse:
     generation_type: GenerationType
     simulation: dict[str, Any]
     stages: StageOptions
+
+
+@dataclass
+class ClaimCourseResult:
+    """`course` is what `load_course` would answer, from the row the claim already read, so
+    the run needs no separate load (None in results recorded before it was added)."""
+
+    generation_type: GenerationType
+    course: LoadedCourse | None = None
 
 
 @dataclass
@@ -116,11 +121,13 @@ class CourseActivities:
 
     @activity.defn(name="claim_course")
     async def claim_course(self, inp: ClaimCourseInput) -> ClaimCourseResult:
-        """Claim the course for this run (`begin_course_generation`), then step 1 in progress."""
+        """Claim the course for this run (`begin_course_generation`), then step 1 in progress;
+        answers the loaded course too (read before the claim, which does not change it)."""
         course = await guarded(lambda: self._repository.get_course(inp.course_id))
         if course is None:
             raise course_not_found(inp.course_id)
-        generation_type = self._generation_type(inp.course_id, course.generation_progress)
+        loaded = self._loaded(inp.course_id, course)
+        generation_type = loaded.generation_type
         claimed = await guarded(
             lambda: self._repository.begin_generation(
                 inp.course_id, inp.workflow_id, inp.run_id, generation_type
@@ -131,7 +138,7 @@ class CourseActivities:
         await self._write(
             ProgressInput(inp.course_id, inp.run_id, 1, "in_progress", "Запуск генерации курса...")
         )
-        return ClaimCourseResult(generation_type)
+        return ClaimCourseResult(generation_type, loaded)
 
     @activity.defn(name="load_course")
     async def load_course(self, inp: LoadCourseInput) -> LoadedCourse:
@@ -139,18 +146,7 @@ class CourseActivities:
         course = await guarded(lambda: self._repository.get_course(inp.course_id))
         if course is None:
             raise course_not_found(inp.course_id)
-        progress = (
-            course.generation_progress if isinstance(course.generation_progress, dict) else {}
-        )
-        simulation = progress.get("simulation")
-        fields: dict[str, Any] = {name: getattr(course, name, None) for name in BRIEF_FIELDS}
-        brief = CourseBrief(**fields)
-        return LoadedCourse(
-            brief=brief,
-            generation_type=self._generation_type(inp.course_id, progress),
-            simulation=simulation if isinstance(simulation, dict) else {},
-            stages=self._stages,
-        )
+        return self._loaded(inp.course_id, course)
 
     @activity.defn(name="update_progress")
     async def update_progress(self, inp: ProgressInput) -> None:
@@ -167,6 +163,19 @@ class CourseActivities:
         )
         if document is None:
             raise course_not_found(inp.course_id)
+
+    def _loaded(self, course_id: str, course: CourseRow) -> LoadedCourse:
+        progress = (
+            course.generation_progress if isinstance(course.generation_progress, dict) else {}
+        )
+        simulation = progress.get("simulation")
+        fields: dict[str, Any] = {name: getattr(course, name, None) for name in BRIEF_FIELDS}
+        return LoadedCourse(
+            brief=CourseBrief(**fields),
+            generation_type=self._generation_type(course_id, progress),
+            simulation=simulation if isinstance(simulation, dict) else {},
+            stages=self._stages,
+        )
 
     async def _write(self, inp: ProgressInput) -> None:
         metadata = {**inp.metadata, "run_id": inp.run_id}

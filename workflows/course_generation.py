@@ -122,7 +122,9 @@ class CourseGenerationWorkflow:
             ClaimCourseInput(self._input.course_id, self._workflow_id, self._run_id)
         )
         self._admitted(reserved, claim.generation_type)
-        course = await calls.load_course(LoadCourseInput(self._input.course_id))
+        course = claim.course  # None in claims recorded before the claim answered the course
+        if course is None:
+            course = await calls.load_course(LoadCourseInput(self._input.course_id))
         await self._progress(steps_for(claim.generation_type)[0], "completed")
         for step in stage_steps(claim.generation_type):
             await self._run_step(saga, step, course)
