@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
@@ -22,9 +23,10 @@ from api.starts import Starter
 from api.temporal import TemporalConnector
 from api.tiers import TierResolver
 from settings import AdmissionSettings
-from workflows.types import course_id_of
+from workflows.types import course_id_of, workflow_id_for
 
 DESCRIBE_TIMEOUT = timedelta(seconds=3)
+Status = WorkflowStatusName | None
 
 
 class Runs:
@@ -40,12 +42,28 @@ class Runs:
         self._leases, self._admission = leases, admission
 
     async def status(self, principal: Principal, course_id: str) -> StatusResponse:
-        course, tier = await asyncio.gather(
-            self._starter.owned_course(principal, course_id), self._tiers.tier(principal)
-        )
+        """The row, the tier and a describe of the course's latest run, all concurrently.
+
+        The describe is of `course-generation-<courseId>` (the id every run of the course has),
+        so it needs no row first; when the run it finds is not the one the row records (a run
+        started between the two reads), the recorded run is described again by its id.
+        """
+        latest = asyncio.ensure_future(self._describe_latest(course_id))
+        try:
+            course, tier = await asyncio.gather(
+                self._starter.owned_course(principal, course_id), self._tiers.tier(principal)
+            )
+        except BaseException:
+            _discard(latest)
+            raise
         workflow_status = None
         if course.workflow_id and course.run_id:
-            workflow_status = await self._workflow_status(course.workflow_id, course.run_id)
+            run_id, status = await latest
+            if run_id != course.run_id or course.workflow_id != workflow_id_for(course_id):
+                status = await self._workflow_status(course.workflow_id, course.run_id)
+            workflow_status = status
+        else:
+            _discard(latest)
         return StatusResponse(
             course_id=course.id,
             workflow_id=course.workflow_id,
@@ -91,6 +109,20 @@ class Runs:
             ],
         )
 
+    async def _describe_latest(
+        self, course_id: str
+    ) -> tuple[str | None, WorkflowStatusName | None]:
+        """The latest run of the course's workflow id and its status; (None, None) when Temporal
+        does not know it or does not answer (the caller then describes the recorded run)."""
+        try:
+            client: Client = await self._temporal.client()
+            handle = client.get_workflow_handle(workflow_id_for(course_id))
+            description = await handle.describe(rpc_timeout=DESCRIBE_TIMEOUT)
+        except (RPCError, DependencyUnavailable):
+            return None, None
+        status = description.status
+        return description.run_id, _NAMES.get(status) if status is not None else None
+
     async def _workflow_status(self, workflow_id: str, run_id: str) -> WorkflowStatusName | None:
         return await self._status_of(await self._handle(workflow_id, run_id))
 
@@ -118,6 +150,12 @@ _NAMES: dict[WorkflowExecutionStatus, WorkflowStatusName] = {
     WorkflowExecutionStatus.TIMED_OUT: "TIMED_OUT",
     WorkflowExecutionStatus.CONTINUED_AS_NEW: "CONTINUED_AS_NEW",
 }
+
+
+def _discard(task: asyncio.Future[Any]) -> None:
+    """Cancel a read whose answer is not needed; its outcome is retrieved, never logged."""
+    task.cancel()
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
 def _rpc_problem(exc: RPCError) -> Exception:
