@@ -1,17 +1,32 @@
 """`python -m bench.gateway`: gateway start and status latency at 20 concurrent clients (§8).
 
 The API runs as its own process (`python -m api`, uvicorn) against a dev server, PostgreSQL and
-Redis; the worker (`worker.build_workers`) and the baseline run in this process. In alternating
-rounds on the same server it measures:
+Redis. The workers run in this process by default (`BENCH_WORKER=inline`: `worker.build_workers`,
+exactly production's worker configuration, plus the baseline's worker); `BENCH_WORKER=process`
+runs production's `python -m worker` and the baseline's worker (`python -m bench.gateway
+bare-worker`) as two more processes instead. On this 2-core machine the process layout did not
+help: at 20 clients the dev server, PostgreSQL and the Python processes saturate both cores
+whichever way the workers are laid out (start p95 1087 ms inline vs 1179 ms as processes, bare
+407 vs 414 ms), so the default stays inline. In alternating rounds on the same server it
+measures:
 
 - start: `POST /api/v1/courses/{id}/generation` (auth, course and tier reads, update-with-start
   answered after the lease and the claim) next to a bare update-with-start whose update is
-  answered after one no-op local activity;
-- status: `GET /api/v1/courses/{id}/generation` (auth, course row, `describe()` of the run) next
-  to a bare `describe()`.
+  answered after one no-op local activity (the bare run then ends: no tail);
+- status: `GET /api/v1/courses/{id}/generation` (auth, course row, tier and a `describe()` of the
+  run, concurrently) next to a bare `describe()`;
+- attribution only: our workflow's update-with-start called directly (no gateway).
+
+Before each measured step the bench waits until every run started so far is past admission and
+step 1 (`settle`), so a step never pays for the previous step's runs: without it the first step
+after the warm-up absorbed the warm-up's 200 run tails (bare p95 1227 ms, faster than the
+gateway's). Each start still pays for the tails of the runs its own step started, which is
+the real cost of our workflow (two progress writes and the stage scheduling after the answer)
+next to the baseline's (its close).
 
 Targets: start p95 ≤ 100 ms and ≤ 1.5× the bare update-with-start; status p95 ≤ 20 ms.
-Started runs sit in a long simulated stage so they add no work while the rounds run.
+Started runs then wait in the stage worker's backlog (`STAGE_CAPACITY` slots, a 3600 s simulated
+stage), so at most that many heartbeat while the rounds run.
 """
 
 from __future__ import annotations
@@ -45,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
+WORKER_MODE = os.environ.get("BENCH_WORKER", "inline")  # "inline" | "process"
 PER_CLIENT = int(os.environ.get("BENCH_PER_CLIENT", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 SECRET = "bench-gateway-secret-" + "0123456789abcdef" * 4
@@ -128,6 +144,20 @@ class Bench:
             )
             made.append((str(course), _token(str(user))))
         return made
+
+    async def settle(self, timeout: float = 120) -> None:
+        """Wait until every started run is past admission and step 1 (its tail done), so one
+        measured step does not pay for the previous step's runs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = await self.pool.fetchval(
+                "SELECT count(*) FROM public.courses"
+                " WHERE generation_status IN ('pending', 'initializing')"
+            )
+            if not busy:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # the last runs' stage scheduling
 
     async def gateway_start(self) -> Latencies:
         courses = await self.new_courses(CLIENTS * PER_CLIENT)
@@ -215,12 +245,7 @@ def _token(user_id: str) -> str:
 
 
 def api_process(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "api"],
-        env={**os.environ, **env, "API_PORT": str(port)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return _process([sys.executable, "-m", "api"], {**env, "API_PORT": str(port)})
 
 
 async def wait_ready(http: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> None:
@@ -235,7 +260,13 @@ async def wait_ready(http: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> 
     raise RuntimeError("the API did not become ready within 60 s")
 
 
+def bare_worker(client: Client, queue: str) -> Worker:
+    return Worker(client, task_queue=queue, workflows=[BareAdmission], activities=[noop])
+
+
 def workers(bench: Bench, redis: Redis, env: dict[str, str]) -> list[Worker]:
+    """`BENCH_WORKER=inline` (the default): the workers in this process, next to the load
+    generator."""
     from settings import load_settings
     from worker import build_workers
 
@@ -247,13 +278,34 @@ def workers(bench: Bench, redis: Redis, env: dict[str, str]) -> list[Worker]:
         ),
         stores=base.stores.model_copy(update={"redis_key_prefix": env["REDIS_KEY_PREFIX"]}),
     )
-    bare = Worker(
-        bench.client,
-        task_queue=f"{bench.queue}-bare",
-        workflows=[BareAdmission],
-        activities=[noop],
-    )
+    bare = bare_worker(bench.client, f"{bench.queue}-bare")
     return [*build_workers(bench.client, settings, bench.pool, redis), bare]
+
+
+def worker_processes(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    """`BENCH_WORKER=process`: production's `python -m worker` and the bare baseline's worker,
+    each in its own process, as production runs workers."""
+    return [
+        _process([sys.executable, "-m", "worker"], env),
+        _process([sys.executable, "-m", "bench.gateway", "bare-worker"], env),
+    ]
+
+
+def _process(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+async def serve_bare_worker() -> None:
+    """`python -m bench.gateway bare-worker`: the baseline's worker until SIGTERM."""
+    import signal
+
+    client = await Client.connect(os.environ["TEMPORAL_ADDRESS"])
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with bare_worker(client, f"{os.environ['TEMPORAL_TASK_QUEUE']}-bare"):
+        await stop.wait()
 
 
 async def rounds(bench: Bench) -> dict[str, list[float]]:
@@ -264,6 +316,7 @@ async def rounds(bench: Bench) -> dict[str, list[float]]:
     for number in range(ROUNDS):
         order = steps if number % 2 == 0 else [*steps[1::-1], *steps[:1:-1]]
         for step in [*order, bench.direct_start]:
+            await bench.settle()
             result = await step()
             print(f"  round {number + 1} {result.line()}", flush=True)
             totals.setdefault(result.label, []).extend(result.samples)
@@ -336,21 +389,25 @@ async def main() -> None:
         http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30)
         print(
             f"gateway benchmark: {CLIENTS} concurrent clients x {PER_CLIENT} calls x {ROUNDS} "
-            f"rounds per side; API process (uvicorn), dev server (in-memory), "
+            f"rounds per side; API process (uvicorn), workers {WORKER_MODE}, "
+            f"dev server (in-memory), "
             f"{pg.source} PostgreSQL, {redis_store.source} Redis",
             flush=True,
         )
         bench = Bench(env.client, pool, http, queue)
-        proc: subprocess.Popen[bytes] | None = None
+        procs: list[subprocess.Popen[bytes]] = []
         try:
             async with contextlib.AsyncExitStack() as stack:
-                for worker in workers(bench, redis, api_env):
-                    await stack.enter_async_context(worker)
-                proc = api_process(api_env, port)
-                await wait_ready(http, proc)
+                if WORKER_MODE == "inline":
+                    for worker in workers(bench, redis, api_env):
+                        await stack.enter_async_context(worker)
+                else:
+                    procs.extend(worker_processes(api_env))
+                procs.append(api_process(api_env, port))
+                await wait_ready(http, procs[-1])
                 report(await rounds(bench))
         finally:
-            if proc is not None:
+            for proc in procs:
                 embedded.stop_process(proc)
             await http.aclose()
             await redis.aclose()
@@ -363,4 +420,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(serve_bare_worker() if sys.argv[1:] == ["bare-worker"] else main())
