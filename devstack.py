@@ -29,9 +29,9 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.service import TLSConfig
 
 import embedded
+import temporal_connect
 from settings import Settings, settings_or_exit
 from telemetry import configure_logging, run_then_exit
 from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
@@ -296,17 +296,7 @@ class Launcher:
 
 
 async def connect(settings: Settings, address: str) -> Client:
-    temporal = settings.temporal
-    tls: bool | TLSConfig = bool(temporal.api_key)
-    if temporal.tls_cert or temporal.tls_ca:
-        tls = TLSConfig(
-            server_root_ca_cert=temporal.tls_ca.read_bytes() if temporal.tls_ca else None,
-            client_cert=temporal.tls_cert.read_bytes() if temporal.tls_cert else None,
-            client_private_key=temporal.tls_key.read_bytes() if temporal.tls_key else None,
-        )
-    return await Client.connect(
-        address, namespace=temporal.namespace, api_key=temporal.api_key, tls=tls
-    )
+    return await temporal_connect.connect(settings.temporal, address)
 
 
 def http_answers(url: str) -> Callable[[], Awaitable[bool]]:

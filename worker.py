@@ -25,10 +25,10 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.service import TLSConfig
 from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+import temporal_connect
 from activities.admission import AdmissionActivities
 from activities.course import CourseActivities, StageOptions
 from activities.leases import Leases, create_redis
@@ -132,16 +132,7 @@ def stage_worker(client: Client, settings: Settings, activities: Sequence[Any]) 
 
 
 async def connect_temporal(temporal: TemporalSettings) -> Client:
-    tls: bool | TLSConfig = bool(temporal.api_key)
-    if temporal.tls_cert and temporal.tls_key:
-        tls = TLSConfig(
-            client_cert=temporal.tls_cert.read_bytes(),
-            client_private_key=temporal.tls_key.read_bytes(),
-            server_root_ca_cert=temporal.tls_ca.read_bytes() if temporal.tls_ca else None,
-        )
-    return await Client.connect(
-        temporal.address, namespace=temporal.namespace, api_key=temporal.api_key, tls=tls
-    )
+    return await temporal_connect.connect(temporal)
 
 
 async def with_retries(what: str, attempt: Callable[[], Awaitable[T]], max_delay: float = 30) -> T:

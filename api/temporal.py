@@ -6,8 +6,8 @@ import asyncio
 
 import structlog
 from temporalio.client import Client
-from temporalio.service import TLSConfig
 
+import temporal_connect
 from api.problems import DependencyUnavailable
 from settings import TemporalSettings
 
@@ -39,19 +39,9 @@ class TemporalConnector:
         s = self._settings
         try:
             return await asyncio.wait_for(
-                Client.connect(s.address, namespace=s.namespace, api_key=s.api_key, tls=_tls(s)),
+                temporal_connect.connect(s),
                 timeout=5,
             )
         except (RuntimeError, OSError, TimeoutError) as exc:
             log.warning("temporal connect failed", address=s.address, error=str(exc))
             raise DependencyUnavailable("temporal is unavailable") from None
-
-
-def _tls(s: TemporalSettings) -> TLSConfig | bool:
-    if not (s.tls_cert or s.tls_ca):
-        return bool(s.api_key)
-    return TLSConfig(
-        server_root_ca_cert=s.tls_ca.read_bytes() if s.tls_ca else None,
-        client_cert=s.tls_cert.read_bytes() if s.tls_cert else None,
-        client_private_key=s.tls_key.read_bytes() if s.tls_key else None,
-    )
