@@ -23,6 +23,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities import errors
 from api.auth import Principal
 from api.problems import (
     AlreadyCompleted,
@@ -178,6 +179,9 @@ def _closed_first(exc: BaseException) -> bool:
 
 
 def _problem(exc: BaseException) -> Exception:
+    cause = exc.cause if isinstance(exc, WorkflowUpdateFailedError) else None
+    if isinstance(cause, ApplicationError) and cause.type == errors.COURSE_NOT_FOUND:
+        return NotFound("no such course")  # deleted between the ownership check and the claim
     if isinstance(exc, RPCError) and exc.status == RPCStatusCode.DEADLINE_EXCEEDED:
         return DependencyUnavailable(MAY_STILL_START)
     if isinstance(exc, RPCError) and exc.status == RPCStatusCode.UNAVAILABLE:
