@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+import embedded
+from workflows import search_attributes
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -52,3 +59,17 @@ def ratio_line(name: str, value: float, baseline: float, target: str) -> str:
     """One line comparing a measurement with its baseline, e.g. `1.32x (target <= 1.5x)`."""
     ratio = value / baseline if baseline else math.inf
     return f"{name:<40} {ratio:6.2f}x of baseline (target {target})"
+
+
+async def local_stack() -> tuple[embedded.Store, embedded.Store, WorkflowEnvironment]:
+    """PostgreSQL and Redis as `make run` finds them, and a fresh dev server from the wheel."""
+    data = Path(".data")
+    pg = await embedded.resolve_postgres(os.environ.get("DATABASE_URL"), data / "pg")
+    redis_store = await embedded.resolve_redis(os.environ.get("REDIS_URL"), data / "redis")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(embedded.venv_binary("temporal")),
+        search_attributes=list(search_attributes.ALL),
+        ui=False,
+        dev_server_log_level="error",
+    )
+    return pg, redis_store, env

@@ -41,7 +41,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 
 from temporalio import activity, workflow
 
@@ -52,12 +51,10 @@ with workflow.unsafe.imports_passed_through():
     from redis.asyncio import Redis
     from temporalio.client import Client, WithStartWorkflowOperation
     from temporalio.common import WorkflowIDConflictPolicy
-    from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
     import embedded
-    from bench.common import percentile
-    from workflows import search_attributes
+    from bench.common import local_stack, percentile
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
 WORKER_MODE = os.environ.get("BENCH_WORKER", "inline")  # "inline" | "process"
@@ -355,15 +352,7 @@ async def main() -> None:
     from db.migrate import migrate
     from db.pool import create_pool
 
-    data = Path(".data")
-    pg = await embedded.resolve_postgres(os.environ.get("DATABASE_URL"), data / "pg")
-    redis_store = await embedded.resolve_redis(os.environ.get("REDIS_URL"), data / "redis")
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(embedded.venv_binary("temporal")),
-        search_attributes=list(search_attributes.ALL),
-        ui=False,
-        dev_server_log_level="error",
-    )
+    pg, redis_store, env = await local_stack()
     name = f"cg_bench_gateway_{uuid.uuid4().hex[:8]}"
     queue = f"bench-gw-{uuid.uuid4().hex[:8]}"
     port = embedded.free_port()
