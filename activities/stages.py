@@ -95,7 +95,13 @@ class SimulatedStages:
 
 
 async def heartbeat_for(seconds: float) -> None:
-    """Sleep `seconds`, heartbeating often enough for the call's heartbeat timeout."""
+    """Sleep `seconds`, heartbeating often enough for the call's heartbeat timeout.
+
+    A zero-length wait returns at once without heartbeating: the activity completes before any
+    heartbeat could matter, and each heartbeat is an RPC and a history-shard write (4 a run).
+    """
+    if seconds <= 0:
+        return
     timeout = activity.info().heartbeat_timeout
     interval = max(0.05, timeout.total_seconds() / 4) if timeout else 1.0
     deadline = time.monotonic() + seconds
