@@ -24,7 +24,6 @@ from db.errors import CONNECTION_ERRORS, DatabaseUnavailable
 from db.migrate import check_schema
 from db.pool import create_pool
 from db.repository import CourseRepository
-from embedded import LOCAL_POSTGRES, LOCAL_REDIS
 from settings import Settings
 
 CONNECT_ATTEMPTS = 3
@@ -57,7 +56,7 @@ class State(TypedDict):
 async def build_state(settings: Settings) -> ApiState:
     """Connect with retries; an unreachable store is logged and served as 503 later."""
     pool = await open_pool(settings)
-    redis = create_redis(settings.stores.redis_url or LOCAL_REDIS)
+    redis = create_redis(settings.stores.redis_dsn)
     await _ping_redis(redis)
     http = httpx.AsyncClient()
     jwks = JwksCache(settings.auth.jwks_url, http) if settings.auth.jwks_url else None
@@ -82,7 +81,7 @@ async def open_pool(settings: Settings) -> asyncpg.Pool:
     When PostgreSQL does not answer after a few tries, an empty pool is returned; it connects
     on first use and `/readyz` reports the outage meanwhile.
     """
-    url, stores = settings.stores.database_url or LOCAL_POSTGRES, settings.stores
+    url, stores = settings.stores.database_dsn, settings.stores
     for attempt in range(CONNECT_ATTEMPTS):
         try:
             pool = await create_pool(
