@@ -7,9 +7,10 @@ or refused connection as `DatabaseUnavailable`, refused arguments as `InvalidArg
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import asyncpg
 
@@ -136,45 +137,43 @@ class CourseRepository:
         return _document(await self._fetchval("generation_summary", *args))
 
     async def status_history(self, course_id: str) -> list[dict[str, Any]]:
-        try:
-            records = await self._pool.fetch(QUERIES["status_history"], _uuid(course_id))
-        except Exception as exc:
-            _reraise(exc)
+        records = await self._run(self._pool.fetch, "status_history", _uuid(course_id))
         return [dict(record) for record in records]
 
     async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
-        try:
-            return await self._pool.fetchrow(QUERIES[name], *args)
-        except Exception as exc:
-            _reraise(exc)
+        return await self._run(self._pool.fetchrow, name, *args)  # type: ignore[no-any-return]
 
     async def _fetchval(self, name: str, *args: Any) -> Any:
+        return await self._run(self._pool.fetchval, name, *args)
+
+    @staticmethod
+    async def _run(method: Callable[..., Awaitable[Any]], name: str, *args: Any) -> Any:
+        """Run the named query, raising the typed errors of `db.errors`."""
         try:
-            return await self._pool.fetchval(QUERIES[name], *args)
+            return await method(QUERIES[name], *args)
         except Exception as exc:
-            _reraise(exc)
+            typed = translate(exc)
+            if typed is exc:
+                raise
+            raise typed from exc
 
 
-def _reraise(exc: Exception) -> NoReturn:
-    typed = translate(exc)
-    if typed is exc:
-        raise exc
-    raise typed from exc
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-def _uuid(value: str) -> uuid.UUID:
+def _parsed_uuid(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise InvalidArgument(f"not a UUID: {value!r}") from None
+        return None
+
+
+def _is_uuid(value: str) -> bool:
+    return _parsed_uuid(value) is not None
+
+
+def _uuid(value: str) -> uuid.UUID:
+    parsed = _parsed_uuid(value)
+    if parsed is None:
+        raise InvalidArgument(f"not a UUID: {value!r}")
+    return parsed
 
 
 def _optional_uuid(value: str | None) -> uuid.UUID | None:
