@@ -26,7 +26,8 @@ STAGE_NAMES = (
 )
 VERSION = "0.1.0"
 # Where a process started on its own (not by `make run`) looks when no URL is set.
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/course_generator"
+PROJECT_DATABASE = "course_generator"
+DEFAULT_DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{PROJECT_DATABASE}"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

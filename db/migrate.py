@@ -137,7 +137,7 @@ async def _apply_pending(conn: asyncpg.Connection, files: list[Migration]) -> li
     pending = verify(files, await applied_migrations(conn))
     for migration in pending:
         await _apply(conn, migration)
-    return [migration.name for migration in pending]
+    return _names(pending)
 
 
 async def _apply(conn: asyncpg.Connection, migration: Migration) -> None:

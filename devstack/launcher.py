@@ -31,10 +31,8 @@ from devstack.children import (
     shown,
     stop_group,
 )
-from settings import Settings
+from settings import PROJECT_DATABASE, Settings
 from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
-
-DATABASE = "course_generator"
 
 log = structlog.get_logger("devstack")
 
@@ -152,8 +150,8 @@ class Launcher:
         )
         url = store.url
         if store.source != "environment":
-            await embedded.ensure_database(store.url, DATABASE)
-            url = embedded.with_database(store.url, DATABASE)
+            await embedded.ensure_database(store.url, PROJECT_DATABASE)
+            url = embedded.with_database(store.url, PROJECT_DATABASE)
         self.lines.append(f"PostgreSQL  {redact(url)}  ({self.describe(store)})")
         return url
 
