@@ -37,7 +37,7 @@ from activities.stages import SimulatedStages
 from db.migrate import SchemaBehind, check_schema
 from db.pool import create_pool
 from db.repository import CourseRepository, DatabaseUnavailable
-from settings import Settings, TemporalSettings, settings_or_exit
+from settings import Settings, settings_or_exit
 from telemetry import configure_logging, configure_tracing, run_then_exit
 from workflows import search_attributes
 from workflows.course_generation import CourseGenerationWorkflow
@@ -131,10 +131,6 @@ def stage_worker(client: Client, settings: Settings, activities: Sequence[Any]) 
     )
 
 
-async def connect_temporal(temporal: TemporalSettings) -> Client:
-    return await temporal_connect.connect(temporal)
-
-
 async def with_retries(what: str, attempt: Callable[[], Awaitable[T]], max_delay: float = 30) -> T:
     """Call `attempt` until it succeeds, backing off; the worker starts even with a store down."""
     delay = 0.5
@@ -169,7 +165,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     pool = await open_pool(settings)
     redis = create_redis(settings.stores.redis_dsn)
     try:
-        client = await with_retries("Temporal", lambda: connect_temporal(settings.temporal))
+        client = await with_retries("Temporal", lambda: temporal_connect.connect(settings.temporal))
         workers = build_workers(client, settings, pool, redis)
         async with contextlib.AsyncExitStack() as stack:
             for worker in workers:
@@ -184,7 +180,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 
 async def setup_search_attributes(settings: Settings) -> list[str]:
     """Register the missing search attributes as Keyword; returns the names added."""
-    client = await connect_temporal(settings.temporal)
+    client = await temporal_connect.connect(settings.temporal)
     namespace = settings.temporal.namespace
     listed = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=namespace)
