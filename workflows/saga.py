@@ -26,9 +26,6 @@ class Saga:
     def add(self, name: str, undo: Undo) -> None:
         self._undo.append((name, undo))
 
-    def discard(self, name: str) -> None:
-        self._undo = [(n, u) for n, u in self._undo if n != name]
-
     async def compensate(self) -> SagaReport:
         """Run every registered undo once, newest first; a failing undo does not stop the rest."""
         report = SagaReport()
