@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from workflows import calls, failures
 from workflows import search_attributes as sa
@@ -27,7 +27,6 @@ from workflows.types import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from activities import errors
     from activities.admission import ReleaseLeaseInput, ReserveLeaseInput, ReserveLeaseResult
     from activities.course import (
         ClaimCourseInput,
@@ -35,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         LoadCourseInput,
         LoadedCourse,
         ProgressInput,
+        course_not_found,
     )
     from activities.metrics import MetricInput
     from activities.stages import cleanup_name
@@ -92,11 +92,7 @@ class CourseGenerationWorkflow:
     async def admission(self, request: AdmissionRequest) -> AdmissionResult:
         await workflow.wait_condition(lambda: self._admission is not None or self._deleted)
         if self._admission is None:
-            raise ApplicationError(
-                f"course {self._input.course_id} does not exist",
-                type=errors.COURSE_NOT_FOUND,
-                non_retryable=True,
-            )
+            raise course_not_found(self._input.course_id)
         result = answer(self._admission, request.start_token == self._input.start_token)
         if not result.new_run and self._phase != "running":
             return dataclasses.replace(result, decision="closing")
