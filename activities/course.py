@@ -142,7 +142,8 @@ class CourseActivities:
 
     @activity.defn(name="load_course")
     async def load_course(self, inp: LoadCourseInput) -> LoadedCourse:
-        """The brief, the branch and the simulation knobs of the course."""
+        """The brief, the branch and the simulation knobs of the course. Kept registered only so
+        histories recorded before `claim_course` answered the course still replay."""
         course = await guarded(lambda: self._repository.get_course(inp.course_id))
         if course is None:
             raise course_not_found(inp.course_id)

@@ -118,7 +118,9 @@ class CourseGenerationWorkflow:
             ClaimCourseInput(self._input.course_id, self._workflow_id, self._run_id)
         )
         self._admitted(reserved, claim.generation_type)
-        course = claim.course  # None in claims recorded before the claim answered the course
+        # Replay only: claims recorded before claim_course answered the course carry None and
+        # were followed by a load_course activity; new claims always carry the course.
+        course = claim.course
         if course is None:
             course = await calls.load_course(LoadCourseInput(self._input.course_id))
         await self._progress(steps_for(claim.generation_type)[0], "completed")
