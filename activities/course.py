@@ -24,7 +24,7 @@ from db.repository import (
     InvalidArgument,
     InvalidTransition,
 )
-from workflows.steps import generation_type_of
+from workflows.steps import generation_type_of, steps_for
 from workflows.types import CourseBrief, GenerationType
 
 log = logging.getLogger(__name__)
@@ -135,8 +135,9 @@ class CourseActivities:
         )
         if claimed is None:
             raise course_not_found(inp.course_id)
+        first = steps_for(generation_type)[0]
         await self._write(
-            ProgressInput(inp.course_id, inp.run_id, 1, "in_progress", "Запуск генерации курса...")
+            ProgressInput(inp.course_id, inp.run_id, first.id, "in_progress", first.started)
         )
         return ClaimCourseResult(generation_type, loaded)
 
