@@ -32,8 +32,6 @@ class Principal:
 
     user_id: str
     claimed_tier: str | None
-    is_anonymous: bool
-    session_id: str | None = None
 
 
 class JwksCache:
@@ -85,10 +83,6 @@ class JwksCache:
             log.warning("jwks fetch failed", error=type(exc).__name__, url=self._url)
             if not self._keys:
                 raise DependencyUnavailable("the token key set (JWKS) is unreachable") from None
-
-    def bust(self) -> None:
-        """Forget every key (emergency revocation); the next token refetches."""
-        self._keys, self._fetched_at, self._attempted_at = {}, None, float("-inf")
 
 
 def _parse_jwks(document: Any) -> dict[str, jwt.PyJWK]:
@@ -159,13 +153,7 @@ class TokenVerifier:
             raise Forbidden("anonymous users cannot start course generation")
         app_metadata = claims.get("app_metadata")
         tier = app_metadata.get("tier") if isinstance(app_metadata, dict) else None
-        session = claims.get("session_id")
-        return Principal(
-            user_id=user_id,
-            claimed_tier=tier if isinstance(tier, str) else None,
-            is_anonymous=anonymous,
-            session_id=session if isinstance(session, str) else None,
-        )
+        return Principal(user_id=user_id, claimed_tier=tier if isinstance(tier, str) else None)
 
 
 def _bearer_token(authorization: list[str]) -> str:

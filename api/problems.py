@@ -114,8 +114,8 @@ class LegacyBadRequest(ValidationProblem):
 class DependencyUnavailable(Problem):
     status, slug, title = 503, "dependency-unavailable", "A dependency is unavailable"
 
-    def __init__(self, detail: str, retry_after: int = DEPENDENCY_RETRY_AFTER_SECONDS) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)})
 
 
 def problem_from(exc: BaseException) -> Problem:

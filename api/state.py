@@ -41,7 +41,6 @@ class ApiState:
     verifier: TokenVerifier
     starter: Starter
     runs: Runs
-    leases: Leases
 
     async def aclose(self) -> None:
         await self.pool.close()
@@ -65,14 +64,14 @@ async def build_state(settings: Settings) -> ApiState:
     courses = CourseRepository(pool)
     tiers = TierResolver(courses)
     temporal = TemporalConnector(settings.temporal)
-    leases = Leases(redis, settings.stores.redis_key_prefix)
     limiter = StartRateLimiter(
         redis, settings.stores.redis_key_prefix, settings.api.start_rate_limit_per_minute
     )
     starter = Starter(settings, courses, tiers, temporal, limiter)
+    leases = Leases(redis, settings.stores.redis_key_prefix)
     runs = Runs(starter, tiers, temporal, leases, settings.admission)
     verifier = TokenVerifier(settings.auth, jwks)
-    return ApiState(settings, pool, redis, http, temporal, verifier, starter, runs, leases)
+    return ApiState(settings, pool, redis, http, temporal, verifier, starter, runs)
 
 
 async def open_pool(settings: Settings) -> asyncpg.Pool:

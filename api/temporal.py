@@ -18,14 +18,10 @@ class TemporalConnector:
     """Connects once, on the first call that needs Temporal; a failed connect is retried by
     the next call and answers `DependencyUnavailable` meanwhile."""
 
-    def __init__(self, settings: TemporalSettings, client: Client | None = None) -> None:
+    def __init__(self, settings: TemporalSettings) -> None:
         self._settings = settings
-        self._client = client
+        self._client: Client | None = None
         self._lock = asyncio.Lock()
-
-    @property
-    def connected(self) -> Client | None:
-        return self._client
 
     async def client(self) -> Client:
         if self._client is not None:
