@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 import embedded
 from activities.leases import Leases, create_redis
-from bench.common import Stats, measure, percentile
+from bench.common import Stats, measure
 
 PAIRS = 4000
 BACKGROUND = 500
@@ -54,12 +54,10 @@ async def _interleaved(leases: Leases, client: aioredis.Redis) -> tuple[Stats, S
         ended = time.perf_counter()
         pair_ms.append((middle - began) * 1000)
         call_ms += [(ended - middle) * 500] * 2  # each trivial call: half of the two
-    return _stats("reserve+release pair", pair_ms), _stats("trivial EVALSHA (return 1)", call_ms)
-
-
-def _stats(label: str, samples_ms: list[float]) -> Stats:
-    p50, p95 = percentile(samples_ms, 50), percentile(samples_ms, 95)
-    return Stats(label, len(samples_ms), sum(samples_ms) / 1000, p50, p95)
+    return (
+        Stats.of("reserve+release pair", pair_ms, sum(pair_ms) / 1000),
+        Stats.of("trivial EVALSHA (return 1)", call_ms, sum(call_ms) / 1000),
+    )
 
 
 def _report(pair: Stats, call: Stats) -> None:

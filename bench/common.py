@@ -32,6 +32,12 @@ class Stats:
     p50_ms: float
     p95_ms: float
 
+    @classmethod
+    def of(cls, label: str, samples_ms: list[float], seconds: float) -> Stats:
+        """Summarise latency samples taken over `seconds` of wall time."""
+        p50, p95 = percentile(samples_ms, 50), percentile(samples_ms, 95)
+        return cls(label, len(samples_ms), seconds, p50, p95)
+
     @property
     def rate(self) -> float:
         return self.count / self.seconds if self.seconds else 0.0
@@ -51,8 +57,7 @@ async def measure(label: str, call: Callable[[], Awaitable[object]], count: int)
         start = time.perf_counter()
         await call()
         latencies.append((time.perf_counter() - start) * 1000)
-    total = time.perf_counter() - began
-    return Stats(label, count, total, percentile(latencies, 50), percentile(latencies, 95))
+    return Stats.of(label, latencies, time.perf_counter() - began)
 
 
 def ratio_line(name: str, value: float, baseline: float, target: str) -> str:

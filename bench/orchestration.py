@@ -80,8 +80,7 @@ async def timed_round(label: str, run_one: Callable[[int], Awaitable[None]]) -> 
 
     began = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(RUNS)))
-    seconds = time.perf_counter() - began
-    return Stats(label, RUNS, seconds, percentile(latencies, 50), percentile(latencies, 95))
+    return Stats.of(label, latencies, time.perf_counter() - began)
 
 
 async def create_courses(pool: asyncpg.Pool, count: int) -> list[tuple[str, str]]:

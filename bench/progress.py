@@ -21,7 +21,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 import embedded
-from bench.common import Stats, percentile, ratio_line
+from bench.common import Stats, ratio_line
 from db.migrate import migrate
 from db.pool import create_pool
 
@@ -128,16 +128,11 @@ async def compare(pool: asyncpg.Pool, targets: list[Target]) -> tuple[Stats, Sta
             seconds[side] += time.perf_counter() - began
     clients = len(targets)
     return (
-        stats(
+        Stats.of(
             f"update_course_progress x{clients} clients", samples["function"], seconds["function"]
         ),
-        stats(f"plain UPDATE (same row/cols) x{clients}", samples["update"], seconds["update"]),
+        Stats.of(f"plain UPDATE (same row/cols) x{clients}", samples["update"], seconds["update"]),
     )
-
-
-def stats(label: str, latencies: list[float], seconds: float) -> Stats:
-    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
-    return Stats(label, len(latencies), seconds, p50, p95)
 
 
 def report(function: Stats, update: Stats, verdict: bool) -> None:
