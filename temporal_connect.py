@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.service import TLSConfig
 
 from settings import TemporalSettings
+from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
 
 
 def tls_config(s: TemporalSettings) -> TLSConfig | bool:
@@ -24,3 +26,11 @@ async def connect(s: TemporalSettings, address: str | None = None) -> Client:
     return await Client.connect(
         address or s.address, namespace=s.namespace, api_key=s.api_key, tls=tls_config(s)
     )
+
+
+async def missing_search_attributes(client: Client) -> list[str]:
+    """Our search attributes the server does not list yet (in the client's namespace)."""
+    response = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    return [name for name in SEARCH_ATTRIBUTES if name not in response.custom_attributes]

@@ -15,7 +15,6 @@ from typing import Any
 
 import structlog
 from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
@@ -32,7 +31,6 @@ from devstack.children import (
     stop_group,
 )
 from settings import PROJECT_DATABASE, Settings
-from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
 
 log = structlog.get_logger("devstack")
 
@@ -160,19 +158,16 @@ class Launcher:
         return where.get(store.source, f"embedded, data under {shown(self.data_dir)}")
 
     async def temporal_client(self, address: str) -> Client:
-        temporal = self.settings.temporal
         clients: list[Client] = []
 
         async def listed() -> bool:
             try:
                 if not clients:
                     clients.append(await temporal_connect.connect(self.settings.temporal, address))
-                response = await clients[0].operator_service.list_search_attributes(
-                    ListSearchAttributesRequest(namespace=temporal.namespace)
-                )
+                missing = await temporal_connect.missing_search_attributes(clients[0])
             except Exception:  # not up yet: any connect or RPC error means "try again"
                 return False
-            return set(SEARCH_ATTRIBUTES) <= set(response.custom_attributes)
+            return not missing
 
         await self.wait_for("Temporal to list the search attributes", listed, 90)
         return clients[0]

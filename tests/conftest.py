@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 import embedded
+import temporal_connect
 from tests.helpers import eventually
 from workflows import search_attributes
 
@@ -126,14 +127,9 @@ def task_queue() -> str:
 
 
 async def wait_for_search_attributes(client: Client) -> None:
-    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-
     async def listed() -> None:
-        response = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=client.namespace)
-        )
-        missing = set(search_attributes.NAMES) - set(response.custom_attributes)
-        assert not missing, f"search attributes not yet listed: {sorted(missing)}"
+        missing = await temporal_connect.missing_search_attributes(client)
+        assert not missing, f"search attributes not yet listed: {missing}"
 
     await eventually(listed, timeout=30)
 
