@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
 
     import embedded
     from bench.common import local_stack, percentile
+    from workflows.types import workflow_id_for
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
 WORKER_MODE = os.environ.get("BENCH_WORKER", "inline")  # "inline" | "process"
@@ -62,6 +63,7 @@ PER_CLIENT = int(os.environ.get("BENCH_PER_CLIENT", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 SECRET = "bench-gateway-secret-" + "0123456789abcdef" * 4
 _TIMEOUT = timedelta(seconds=10)
+Course = tuple[str, str, str]  # course id, its owner's user id, the owner's token
 
 
 @activity.defn(name="bench_gateway_noop")
@@ -123,10 +125,9 @@ class Bench:
     pool: asyncpg.Pool
     http: httpx.AsyncClient
     queue: str
-    started: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # course, token
-    bare_ids: list[str] = dataclasses.field(default_factory=list)
+    started: list[Course] = dataclasses.field(default_factory=list)
 
-    async def new_courses(self, count: int) -> list[tuple[str, str]]:
+    async def new_courses(self, count: int) -> list[Course]:
         """One user (own token) per course, so no tier limit is reached."""
         made = []
         for _ in range(count):
@@ -139,7 +140,7 @@ class Bench:
                 user,
                 {"simulation": {"stage_seconds": 3600}},
             )
-            made.append((str(course), _token(str(user))))
+            made.append((str(course), str(user), _token(str(user))))
         return made
 
     async def settle(self, timeout: float = 120) -> None:
@@ -160,7 +161,7 @@ class Bench:
         courses = await self.new_courses(CLIENTS * PER_CLIENT)
 
         async def start(index: int) -> None:
-            course, token = courses[index]
+            course, _, token = courses[index]
             response = await self.http.post(
                 f"/api/v1/courses/{course}/generation", headers={"Authorization": f"Bearer {token}"}
             )
@@ -172,18 +173,16 @@ class Bench:
 
     async def bare_start(self) -> Latencies:
         async def start(_: int) -> None:
-            workflow_id = f"bench-bare-{uuid.uuid4().hex}"
             operation = WithStartWorkflowOperation(
                 BareAdmission.run,
                 "token",
-                id=workflow_id,
+                id=f"bench-bare-{uuid.uuid4().hex}",
                 task_queue=f"{self.queue}-bare",
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )
             await self.client.execute_update_with_start_workflow(
                 BareAdmission.admit, "token", start_workflow_operation=operation
             )
-            self.bare_ids.append(workflow_id)
 
         return await clients("bare update-with-start (1 local activity)", start)
 
@@ -194,10 +193,9 @@ class Bench:
         from workflows.types import AdmissionRequest, CourseGenerationInput
 
         courses = await self.new_courses(CLIENTS * PER_CLIENT)
-        users = [await self._owner(course) for course, _ in courses]
 
         async def start(index: int) -> None:
-            course, user = courses[index][0], users[index]
+            course, user, _ = courses[index]
             inp = CourseGenerationInput(course, user, "FREE", "bench", uuid.uuid4().hex)
             operation = start_operation(
                 inp, task_queue=self.queue, execution_timeout_seconds=21600, priority_key=4
@@ -211,14 +209,9 @@ class Bench:
 
         return await clients("  (direct update-with-start, our workflow)", start)
 
-    async def _owner(self, course: str) -> str:
-        return str(
-            await self.pool.fetchval("SELECT user_id FROM courses WHERE id = $1", uuid.UUID(course))
-        )
-
     async def gateway_status(self) -> Latencies:
         async def status(index: int) -> None:
-            course, token = self.started[index % len(self.started)]
+            course, _, token = self.started[index % len(self.started)]
             response = await self.http.get(
                 f"/api/v1/courses/{course}/generation", headers={"Authorization": f"Bearer {token}"}
             )
@@ -228,8 +221,8 @@ class Bench:
 
     async def bare_describe(self) -> Latencies:
         async def describe(index: int) -> None:
-            course, _ = self.started[index % len(self.started)]
-            await self.client.get_workflow_handle(f"course-generation-{course}").describe()
+            course = self.started[index % len(self.started)][0]
+            await self.client.get_workflow_handle(workflow_id_for(course)).describe()
 
         return await clients("bare describe()", describe)
 
