@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+import redis.asyncio as aioredis
 from temporalio.testing import WorkflowEnvironment
 
 import embedded
+from activities.leases import create_redis
+from db.migrate import migrate
+from db.pool import create_pool
 from workflows import search_attributes
 
 
@@ -66,8 +73,21 @@ def ratio_line(name: str, value: float, baseline: float, target: str) -> str:
     return f"{name:<40} {ratio:6.2f}x of baseline (target {target})"
 
 
-async def local_stack() -> tuple[embedded.Store, embedded.Store, WorkflowEnvironment]:
-    """PostgreSQL and Redis as `make run` finds them, and a fresh dev server from the wheel."""
+@dataclass(frozen=True)
+class Stack:
+    pg: embedded.Store
+    redis_store: embedded.Store
+    env: WorkflowEnvironment
+    url: str  # the benchmark's own migrated database
+    pool: asyncpg.Pool
+    redis: aioredis.Redis
+
+
+@contextlib.asynccontextmanager
+async def local_stack(name: str) -> AsyncIterator[Stack]:
+    """PostgreSQL and Redis as `make run` finds them, a fresh dev server from the wheel, and a
+    throwaway migrated database `cg_bench_<name>_<hex>` with a pool and a Redis client; all
+    closed, dropped and stopped on exit."""
     data = Path(".data")
     pg = await embedded.resolve_postgres(os.environ.get("DATABASE_URL"), data / "pg")
     redis_store = await embedded.resolve_redis(os.environ.get("REDIS_URL"), data / "redis")
@@ -77,4 +97,20 @@ async def local_stack() -> tuple[embedded.Store, embedded.Store, WorkflowEnviron
         ui=False,
         dev_server_log_level="error",
     )
-    return pg, redis_store, env
+    database = f"cg_bench_{name}_{uuid.uuid4().hex[:8]}"
+    try:
+        await embedded.ensure_database(pg.url, database)
+        url = embedded.with_database(pg.url, database)
+        await migrate(url)
+        pool = await create_pool(url, min_size=2, max_size=10)
+        redis = create_redis(redis_store.url)
+        try:
+            yield Stack(pg, redis_store, env, url, pool, redis)
+        finally:
+            await redis.aclose()
+            await pool.close()
+    finally:
+        await env.shutdown()
+        await embedded.drop_database(pg.url, database)
+        pg.stop()
+        redis_store.stop()

@@ -341,23 +341,14 @@ def report(totals: dict[str, list[float]]) -> None:
 
 
 async def main() -> None:
-    from activities.leases import create_redis
-    from db.migrate import migrate
-    from db.pool import create_pool
-
-    pg, redis_store, env = await local_stack()
-    name = f"cg_bench_gateway_{uuid.uuid4().hex[:8]}"
     queue = f"bench-gw-{uuid.uuid4().hex[:8]}"
-    port = embedded.free_port()
-    try:
-        await embedded.ensure_database(pg.url, name)
-        url = embedded.with_database(pg.url, name)
-        await migrate(url)
+    async with local_stack("gateway") as stack:
+        port = embedded.free_port()
         api_env = {
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_store.url,
+            "DATABASE_URL": stack.url,
+            "REDIS_URL": stack.redis_store.url,
             "REDIS_KEY_PREFIX": f"bench-gw-{uuid.uuid4().hex[:8]}",
-            "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+            "TEMPORAL_ADDRESS": stack.env.client.service_client.config.target_host,
             "TEMPORAL_TASK_QUEUE": queue,
             "TEMPORAL_STAGE_TASK_QUEUE": f"{queue}-stages",
             "SUPABASE_JWT_SECRET": SECRET,
@@ -365,24 +356,22 @@ async def main() -> None:
             "ENVIRONMENT": "development",
             "LOG_FORMAT": "json",
         }
-        pool = await create_pool(url, min_size=2, max_size=10)
-        redis = create_redis(redis_store.url)
         limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
         http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30)
         print(
             f"gateway benchmark: {CLIENTS} concurrent clients x {PER_CLIENT} calls x {ROUNDS} "
             f"rounds per side; API process (uvicorn), workers {WORKER_MODE}, "
             f"dev server (in-memory), "
-            f"{pg.source} PostgreSQL, {redis_store.source} Redis",
+            f"{stack.pg.source} PostgreSQL, {stack.redis_store.source} Redis",
             flush=True,
         )
-        bench = Bench(env.client, pool, http, queue)
+        bench = Bench(stack.env.client, stack.pool, http, queue)
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            async with contextlib.AsyncExitStack() as stack:
+            async with contextlib.AsyncExitStack() as running:
                 if WORKER_MODE == "inline":
-                    for worker in workers(bench, redis, api_env):
-                        await stack.enter_async_context(worker)
+                    for worker in workers(bench, stack.redis, api_env):
+                        await running.enter_async_context(worker)
                 else:
                     procs.extend(worker_processes(api_env))
                 procs.append(api_process(api_env, port))
@@ -392,13 +381,6 @@ async def main() -> None:
             for proc in procs:
                 embedded.stop_process(proc)
             await http.aclose()
-            await redis.aclose()
-            await pool.close()
-    finally:
-        await env.shutdown()
-        await embedded.drop_database(pg.url, name)
-        pg.stop()
-        redis_store.stop()
 
 
 if __name__ == "__main__":

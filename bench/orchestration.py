@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    import embedded
     from bench.common import Stats, local_stack, percentile
 
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
@@ -205,32 +204,14 @@ def report(ours: Stats, baseline: Stats) -> None:
 
 
 async def main() -> None:
-    from activities.leases import create_redis
-    from db.migrate import migrate
-    from db.pool import create_pool
-
-    pg, redis_store, env = await local_stack()
-    name = f"cg_bench_orchestration_{uuid.uuid4().hex[:8]}"
-    try:
-        await embedded.ensure_database(pg.url, name)
-        url = embedded.with_database(pg.url, name)
-        await migrate(url)
-        pool = await create_pool(url, min_size=2, max_size=10)
-        redis = create_redis(redis_store.url)
+    async with local_stack("orchestration") as stack:
         print(
             f"orchestration benchmark: {RUNS} concurrent runs x {ROUNDS} rounds per side, "
-            f"dev server (in-memory), {pg.source} PostgreSQL, {redis_store.source} Redis"
+            f"dev server (in-memory), {stack.pg.source} PostgreSQL, "
+            f"{stack.redis_store.source} Redis"
         )
-        try:
-            await run(Bench(env.client, pool, f"bench-{uuid.uuid4().hex[:8]}"), redis)
-        finally:
-            await redis.aclose()
-            await pool.close()
-    finally:
-        await env.shutdown()
-        await embedded.drop_database(pg.url, name)
-        pg.stop()
-        redis_store.stop()
+        bench = Bench(stack.env.client, stack.pool, f"bench-{uuid.uuid4().hex[:8]}")
+        await run(bench, stack.redis)
 
 
 if __name__ == "__main__":
