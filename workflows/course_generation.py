@@ -13,7 +13,7 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from workflows import calls, failures
 from workflows import search_attributes as sa
-from workflows.progress import RunProgress, admission_result, answer
+from workflows.progress import RunProgress, admission_result
 from workflows.saga import Saga
 from workflows.steps import CANCELLED_MESSAGE, Step, stage_steps, steps_for
 from workflows.types import (
@@ -93,12 +93,12 @@ class CourseGenerationWorkflow:
         await workflow.wait_condition(lambda: self._admission is not None or self._deleted)
         if self._admission is None:
             raise course_not_found(self._input.course_id)
-        result = answer(self._admission, request.start_token == self._input.start_token)
-        if not result.new_run and self._phase != "running":
-            return dataclasses.replace(result, decision="closing")
-        if not result.new_run and result.decision == "admitted":
+        new_run = request.start_token == self._input.start_token
+        if not new_run and self._phase != "running":
+            return dataclasses.replace(self._admission, decision="closing")
+        if not new_run and self._admission.decision == "admitted":
             self._spawn(self._metric("duplicate_job_detected", "info", {"run_id": self._run_id}))
-        return result
+        return dataclasses.replace(self._admission, new_run=new_run)
 
     @workflow.query
     def progress(self) -> RunProgress:

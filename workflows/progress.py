@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from temporalio import workflow
 
@@ -42,8 +42,3 @@ def admission_result(
         workflow_id=ids[0],
         run_id=ids[1],
     )
-
-
-def answer(decided: AdmissionResult, new_run: bool) -> AdmissionResult:
-    """The run's admission as answered to one request."""
-    return replace(decided, new_run=new_run)
