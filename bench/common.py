@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import time
@@ -19,6 +20,7 @@ import embedded
 from activities.leases import create_redis
 from db.migrate import migrate
 from db.pool import create_pool
+from settings import Settings, load_settings
 from workflows import search_attributes
 
 
@@ -71,6 +73,19 @@ def ratio_line(name: str, value: float, baseline: float, target: str) -> str:
     """One line comparing a measurement with its baseline, e.g. `1.32x (target <= 1.5x)`."""
     ratio = value / baseline if baseline else math.inf
     return f"{name:<40} {ratio:6.2f}x of baseline (target {target})"
+
+
+def worker_settings(queue: str, key_prefix: str) -> Settings:
+    """Production's settings from the environment (no `.env`), on the benchmark's own task
+    queues (`<queue>` and `<queue>-stages`) and Redis key prefix."""
+    base = load_settings(env_file=None)
+    return dataclasses.replace(
+        base,
+        temporal=base.temporal.model_copy(
+            update={"task_queue": queue, "stage_task_queue": f"{queue}-stages"}
+        ),
+        stores=base.stores.model_copy(update={"redis_key_prefix": key_prefix}),
+    )
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Worker
 
     import embedded
-    from bench.common import local_stack, percentile
+    from bench.common import local_stack, percentile, worker_settings
     from workflows.types import workflow_id_for
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
@@ -257,17 +257,9 @@ def bare_worker(client: Client, queue: str) -> Worker:
 def workers(bench: Bench, redis: Redis, env: dict[str, str]) -> list[Worker]:
     """`BENCH_WORKER=inline` (the default): the workers in this process, next to the load
     generator."""
-    from settings import load_settings
     from worker import build_workers
 
-    base = load_settings(env_file=None)
-    settings = dataclasses.replace(
-        base,
-        temporal=base.temporal.model_copy(
-            update={"task_queue": bench.queue, "stage_task_queue": f"{bench.queue}-stages"}
-        ),
-        stores=base.stores.model_copy(update={"redis_key_prefix": env["REDIS_KEY_PREFIX"]}),
-    )
+    settings = worker_settings(bench.queue, env["REDIS_KEY_PREFIX"])
     bare = bare_worker(bench.client, f"{bench.queue}-bare")
     return [*build_workers(bench.client, settings, bench.pool, redis), bare]
 

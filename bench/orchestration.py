@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from bench.common import Stats, local_stack, percentile
+    from bench.common import Stats, local_stack, percentile, worker_settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
@@ -62,10 +62,6 @@ class Bench:
     client: Client
     pool: asyncpg.Pool
     queue: str  # ours: `<queue>` and `<queue>-stages`; the baseline: `<queue>-min[-stages]`
-
-    @property
-    def stage_queue(self) -> str:
-        return f"{self.queue}-stages"
 
 
 async def timed_round(label: str, run_one: Callable[[int], Awaitable[None]]) -> Stats:
@@ -140,17 +136,11 @@ async def baseline_round(bench: Bench) -> Stats:
 
 def workers(bench: Bench, redis: Redis) -> list[Worker]:
     """Ours from `worker.build_workers`; the baseline's built the same way on its own queues."""
-    from settings import load_settings
     from worker import build_workers, stage_worker
 
-    base = load_settings(env_file=None)
+    base = worker_settings(bench.queue, f"bench-{uuid.uuid4().hex}")
     settings = dataclasses.replace(
-        base,
-        temporal=base.temporal.model_copy(
-            update={"task_queue": bench.queue, "stage_task_queue": bench.stage_queue}
-        ),
-        stores=base.stores.model_copy(update={"redis_key_prefix": f"bench-{uuid.uuid4().hex}"}),
-        stages=base.stages.model_copy(update={"simulated_stage_seconds": 0}),
+        base, stages=base.stages.model_copy(update={"simulated_stage_seconds": 0})
     )
     baseline = dataclasses.replace(
         settings,
