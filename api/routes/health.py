@@ -9,15 +9,14 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
-from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
+import temporal_connect
 from api.deps import StateDep
 from api.problems import Problem
 from api.state import ApiState
 from db.migrate import SchemaBehind, check_schema
-from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT = 2.0
@@ -78,10 +77,7 @@ async def _redis(state: ApiState) -> None:
 
 async def _temporal(state: ApiState) -> None:
     client = await state.temporal.client()
-    listed = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace)
-    )
-    missing = sorted(set(SEARCH_ATTRIBUTES) - set(listed.custom_attributes))
+    missing = sorted(await temporal_connect.missing_search_attributes(client))
     if missing:
         raise NotReady(f"search attributes not registered: {', '.join(missing)}")
     queues = state.settings.temporal
