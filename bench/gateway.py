@@ -283,10 +283,14 @@ async def serve_bare_worker() -> None:
     """`python -m bench.gateway bare-worker`: the baseline's worker until SIGTERM."""
     import signal
 
-    client = await Client.connect(os.environ["TEMPORAL_ADDRESS"])
+    import temporal_connect
+    from settings import load_settings
+
+    settings = load_settings(env_file=None).temporal
+    client = await temporal_connect.connect(settings)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with bare_worker(client, f"{os.environ['TEMPORAL_TASK_QUEUE']}-bare"):
+    async with bare_worker(client, f"{settings.task_queue}-bare"):
         await stop.wait()
 
 
