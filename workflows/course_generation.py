@@ -70,7 +70,6 @@ class CourseGenerationWorkflow:
         self._step: Step | None = None
         self._step_status = "pending"
         self._status: str | None = None
-        self._generation_type: GenerationType | None = None
         self._ending: tuple[str, str, Metadata] = ("failed", "", {})
         self._background: list[asyncio.Task[None]] = []
 
@@ -148,8 +147,7 @@ class CourseGenerationWorkflow:
         return GenerationOutcome("rejected", reason=reserved.reason)
 
     def _admitted(self, reserved: ReserveLeaseResult, generation_type: GenerationType) -> None:
-        self._generation_type = generation_type
-        self._admission = self._result("admitted", reserved)
+        self._admission = self._result("admitted", reserved, generation_type)
         self._phase = "running"
         self._step, self._step_status = steps_for(generation_type)[0], "in_progress"
         workflow.upsert_search_attributes([sa.GENERATION_TYPE.value_set(generation_type)])
@@ -263,9 +261,19 @@ class CourseGenerationWorkflow:
         step = f"step {self._step.id}/5 · {self._step.name}" if self._step else "admission"
         workflow.set_current_details(f"**{status}** — {step} ({self._step_status})")
 
-    def _result(self, decision: Decision, reserved: Reserved | None = None) -> AdmissionResult:
+    def _result(
+        self,
+        decision: Decision,
+        reserved: Reserved | None = None,
+        generation_type: GenerationType | None = None,
+    ) -> AdmissionResult:
         ids = (self._workflow_id, self._run_id)
-        return admission_result(decision, self._tier, ids, self._generation_type, reserved)
+        return admission_result(decision, self._tier, ids, generation_type, reserved)
+
+    @property
+    def _generation_type(self) -> GenerationType | None:
+        """The claimed branch: set on the admission once the course is claimed."""
+        return self._admission.generation_type if self._admission else None
 
     def _spawn(self, work: Awaitable[None]) -> None:
         async def wrapped() -> None:
