@@ -88,6 +88,27 @@ def worker_settings(queue: str, key_prefix: str) -> Settings:
     )
 
 
+async def new_course(
+    pool: asyncpg.Pool, stage_seconds: float, tier: str | None = None
+) -> tuple[str, str]:
+    """A fresh user (with a `user_profiles` row when `tier` is given) owning a fresh course whose
+    simulated stages take `stage_seconds`; returns (course id, user id)."""
+    user, course = uuid.uuid4(), uuid.uuid4()
+    await pool.execute("INSERT INTO auth.users (id) VALUES ($1)", user)
+    if tier is not None:
+        await pool.execute(
+            "INSERT INTO public.user_profiles (id, tier) VALUES ($1, $2)", user, tier
+        )
+    await pool.execute(
+        "INSERT INTO public.courses (id, user_id, title, generation_progress)"
+        " VALUES ($1, $2, 'bench', $3)",
+        course,
+        user,
+        {"simulation": {"stage_seconds": stage_seconds}},
+    )
+    return str(course), str(user)
+
+
 @dataclass(frozen=True)
 class Stack:
     pg: embedded.Store

@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Worker
 
     import embedded
-    from bench.common import local_stack, percentile, worker_settings
+    from bench.common import local_stack, new_course, percentile, worker_settings
     from workflows.types import workflow_id_for
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
@@ -131,16 +131,8 @@ class Bench:
         """One user (own token) per course, so no tier limit is reached."""
         made = []
         for _ in range(count):
-            user, course = uuid.uuid4(), uuid.uuid4()
-            await self.pool.execute("INSERT INTO auth.users (id) VALUES ($1)", user)
-            await self.pool.execute(
-                "INSERT INTO public.courses (id, user_id, title, generation_progress)"
-                " VALUES ($1, $2, 'bench', $3)",
-                course,
-                user,
-                {"simulation": {"stage_seconds": 3600}},
-            )
-            made.append((str(course), str(user), _token(str(user))))
+            course, user = await new_course(self.pool, 3600)
+            made.append((course, user, _token(user)))
         return made
 
     async def settle(self, timeout: float = 120) -> None:

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from bench.common import Stats, local_stack, percentile, worker_settings
+    from bench.common import Stats, local_stack, new_course, percentile, worker_settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
@@ -78,31 +78,12 @@ async def timed_round(label: str, run_one: Callable[[int], Awaitable[None]]) -> 
     return Stats.of(label, latencies, time.perf_counter() - began)
 
 
-async def create_courses(pool: asyncpg.Pool, count: int) -> list[tuple[str, str]]:
-    courses = []
-    for _ in range(count):
-        user, course = uuid.uuid4(), uuid.uuid4()
-        await pool.execute("INSERT INTO auth.users (id) VALUES ($1)", user)
-        await pool.execute(
-            "INSERT INTO public.user_profiles (id, tier) VALUES ($1, 'PREMIUM')", user
-        )
-        await pool.execute(
-            "INSERT INTO public.courses (id, user_id, title, generation_progress)"
-            " VALUES ($1, $2, 'bench', $3)",
-            course,
-            user,
-            {"simulation": {"stage_seconds": 0}},
-        )
-        courses.append((str(course), str(user)))
-    return courses
-
-
 async def ours_round(bench: Bench) -> Stats:
     from workflows.course_generation import CourseGenerationWorkflow
     from workflows.start import start_operation
     from workflows.types import AdmissionRequest, CourseGenerationInput
 
-    courses = await create_courses(bench.pool, RUNS)
+    courses = [await new_course(bench.pool, 0, tier="PREMIUM") for _ in range(RUNS)]
 
     async def run_one(index: int) -> None:
         course_id, user_id = courses[index]
