@@ -6,7 +6,9 @@ Workflow-side only: these functions must be awaited from workflow code.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -72,6 +74,19 @@ STAGE_RETRY = {
     )
 }
 _SECONDS_10 = timedelta(seconds=10)
+T = TypeVar("T")
+
+
+async def best_effort(call: Awaitable[T], what: str) -> T | None:
+    """`call`'s result, or None (logged as `what`) when the activity failed for good; a
+    cancellation still propagates."""
+    try:
+        return await call
+    except ActivityError as exc:
+        if is_cancelled_exception(exc):
+            raise
+        workflow.logger.warning("%s: %s", what, exc.cause or exc)
+        return None
 
 
 async def reserve_lease(inp: ReserveLeaseInput) -> ReserveLeaseResult | None:
@@ -81,20 +96,15 @@ async def reserve_lease(inp: ReserveLeaseInput) -> ReserveLeaseResult | None:
     so each attempt ends its workflow task and the 3 s schedule-to-close is enforced; retried
     inside one workflow task they were seen to outlive it.
     """
-    try:
-        return await workflow.execute_local_activity_method(
-            AdmissionActivities.reserve_lease,
-            inp,
-            schedule_to_close_timeout=RESERVE_TIMEOUT,
-            start_to_close_timeout=timedelta(milliseconds=1500),
-            retry_policy=_QUICK_RETRY,
-            local_retry_threshold=timedelta(milliseconds=1),
-        )
-    except ActivityError as exc:
-        if is_cancelled_exception(exc):
-            raise
-        workflow.logger.warning("lease store unavailable: %s", exc.cause)
-        return None
+    reserve = workflow.execute_local_activity_method(
+        AdmissionActivities.reserve_lease,
+        inp,
+        schedule_to_close_timeout=RESERVE_TIMEOUT,
+        start_to_close_timeout=timedelta(milliseconds=1500),
+        retry_policy=_QUICK_RETRY,
+        local_retry_threshold=timedelta(milliseconds=1),
+    )
+    return await best_effort(reserve, "lease store unavailable")
 
 
 async def release_lease(inp: ReleaseLeaseInput, attempts: int = 10) -> None:

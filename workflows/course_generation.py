@@ -230,12 +230,8 @@ class CourseGenerationWorkflow:
 
     async def _release_quietly(self, attempts: int) -> None:
         inp = ReleaseLeaseInput(self._input.user_id, self._workflow_id)
-        try:
-            await calls.release_lease(inp, attempts=attempts)
-        except ActivityError as exc:
-            if is_cancelled_exception(exc):
-                raise
-            workflow.logger.warning("lease release failed; it expires with its ttl: %s", exc)
+        release = calls.release_lease(inp, attempts=attempts)
+        await calls.best_effort(release, "lease release failed; it expires with its ttl")
 
     async def _finish(self) -> None:
         outcome, message, details = self._ending
@@ -248,12 +244,7 @@ class CourseGenerationWorkflow:
             event, severity, self._input.user_id, self._input.course_id, self._workflow_id,
             {"tier": self._tier, **metadata},
         )  # fmt: skip
-        try:
-            await calls.record_metric(inp)
-        except ActivityError as exc:
-            if is_cancelled_exception(exc):
-                raise
-            workflow.logger.warning("metric %s not recorded: %s", event, exc)
+        await calls.best_effort(calls.record_metric(inp), f"metric {event} not recorded")
 
     def _set_status(self, status: str) -> None:
         self._status = status
