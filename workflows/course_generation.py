@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -266,11 +266,8 @@ class CourseGenerationWorkflow:
         """The claimed branch: set on the admission once the course is claimed."""
         return self._admission.generation_type if self._admission else None
 
-    def _spawn(self, work: Awaitable[None]) -> None:
-        async def wrapped() -> None:
-            await work
-
-        self._background.append(asyncio.create_task(wrapped()))
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._background.append(asyncio.create_task(work))
 
     async def _settle(self) -> None:
         """Wait for update handlers and their metrics before the run closes."""
