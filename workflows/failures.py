@@ -46,7 +46,7 @@ def describe(exc: BaseException) -> tuple[str, dict[str, Any]]:
     cause = application_cause(exc)
     if cause is not None:
         return cause.message, {"type": cause.type, "retryable": not cause.non_retryable}
-    if isinstance(exc, ActivityError) and isinstance(exc.cause, TimeoutError):
+    if isinstance(exc, ActivityError) and timed_out(exc):
         return f"{exc.activity_type} timed out", {"type": "ActivityTimeout"}
     message = exc.message if isinstance(exc, FailureError) else str(exc)
     return message or type(exc).__name__, {"type": type(exc).__name__}
