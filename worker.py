@@ -153,9 +153,9 @@ async def open_pool(settings: Settings) -> asyncpg.Pool:
     )
     try:
         await check_schema(pool)
-    except SchemaBehind:
+    except SchemaBehind as exc:
         await pool.close()
-        print("schema is behind: run migrations (python -m db migrate)", file=sys.stderr)
+        print(exc, file=sys.stderr)
         raise SystemExit(1) from None
     return pool
 
