@@ -196,9 +196,8 @@ class CourseActivities:
             raise course_not_found(inp.course_id)
 
     @staticmethod
-    def _generation_type(course_id: str, progress: object) -> GenerationType:
-        files = progress.get("files") if isinstance(progress, dict) else None
-        generation_type, well_formed = generation_type_of(files)
+    def _generation_type(course_id: str, progress: dict[str, Any]) -> GenerationType:
+        generation_type, well_formed = generation_type_of(progress.get("files"))
         if not well_formed:
             log.warning("malformed generation_progress.files", extra={"course_id": course_id})
         return generation_type
