@@ -22,7 +22,6 @@ import redis.asyncio as aioredis
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
 )
 from temporalio.client import Client
 from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
@@ -39,7 +38,6 @@ from db.pool import create_pool
 from db.repository import CourseRepository, DatabaseUnavailable
 from settings import Settings, settings_or_exit
 from telemetry import configure_logging, configure_tracing, run_then_exit
-from workflows import search_attributes
 from workflows.course_generation import CourseGenerationWorkflow
 
 log = logging.getLogger("worker")
@@ -181,16 +179,12 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
 async def setup_search_attributes(settings: Settings) -> list[str]:
     """Register the missing search attributes as Keyword; returns the names added."""
     client = await temporal_connect.connect(settings.temporal)
-    namespace = settings.temporal.namespace
-    listed = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
-    missing = [name for name in search_attributes.NAMES if name not in listed.custom_attributes]
+    missing = await temporal_connect.missing_search_attributes(client)
     if missing:
         keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
-                namespace=namespace, search_attributes=dict.fromkeys(missing, keyword)
+                namespace=client.namespace, search_attributes=dict.fromkeys(missing, keyword)
             )
         )
     return missing
