@@ -1,7 +1,6 @@
 # The one task runner. `make run` and `make test` are all a newcomer needs.
 VENV := .venv
 BIN := $(VENV)/bin
-SOURCES := settings.py telemetry.py tiers.py embedded.py temporal_connect.py devstack worker.py workflows activities api db
 
 .PHONY: install run test lint fmt bench migrate clean
 

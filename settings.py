@@ -1,4 +1,4 @@
-"""Settings: one tree of groups, each reading the environment names of DESIGN §7 exactly.
+"""Settings: one tree of groups, each reading its documented environment name exactly.
 
 Only composition roots (`worker.py`, the API lifespan, the launcher, CLIs) call
 `load_settings()`; everything else receives plain values.
@@ -8,31 +8,22 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tiers import Tier
+from workflows.steps import STAGE_NAMES
 
 DEV_JWT_SECRET = "development-only-secret-change-me-0123456789abcdef"
-STAGE_NAMES = (
-    "document_processing",
-    "structure_analysis",
-    "structure_generation",
-    "text_generation",
-    "finalization",
-)
-VERSION = "0.1.0"
+VERSION = metadata.version("course-generator")
 # Where a process started on its own (not by `make run`) looks when no URL is set.
 PROJECT_DATABASE = "course_generator"
 DEFAULT_DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{PROJECT_DATABASE}"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def _alias(name: str) -> Any:
-    return Field(validation_alias=AliasChoices(name))
 
 
 class _Group(BaseSettings):

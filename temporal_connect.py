@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
+from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import TLSConfig
 
 from settings import TemporalSettings
 from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
+
+# A polling worker renews its long poll at least once a minute; the server keeps listing a
+# worker that has gone for a few minutes more.
+POLLER_SEEN_WITHIN_SECONDS = 70.0
 
 
 def tls_config(s: TemporalSettings) -> TLSConfig | bool:
@@ -34,3 +43,22 @@ async def missing_search_attributes(client: Client) -> list[str]:
         ListSearchAttributesRequest(namespace=client.namespace)
     )
     return [name for name in SEARCH_ATTRIBUTES if name not in response.custom_attributes]
+
+
+async def live_pollers(
+    client: Client,
+    task_queue: str,
+    task_queue_type: TaskQueueType.ValueType,
+    *,
+    seen_within_seconds: float = POLLER_SEEN_WITHIN_SECONDS,
+) -> int:
+    """How many pollers of `task_queue` the server saw within the last `seen_within_seconds`."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+            task_queue_type=task_queue_type,
+        )
+    )
+    since = time.time() - seen_within_seconds
+    return sum(1 for poller in response.pollers if poller.last_access_time.ToSeconds() >= since)

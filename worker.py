@@ -1,4 +1,4 @@
-"""The worker process: the composition root of the workflow and its activities (DESIGN §5).
+"""The worker process: the composition root of the workflow and its activities.
 
 `python -m worker` runs one worker on `TEMPORAL_TASK_QUEUE` (the workflow, course, lease and
 metric activities) and one on `TEMPORAL_STAGE_TASK_QUEUE` (the stage handlers, `STAGE_CAPACITY`
@@ -29,13 +29,14 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 import temporal_connect
 from activities.admission import AdmissionActivities
-from activities.course import CourseActivities, StageOptions
-from activities.leases import Leases, create_redis
+from activities.course import CourseActivities
 from activities.metrics import MetricActivities
 from activities.stages import SimulatedStages
-from db.migrate import SchemaBehind, check_schema
-from db.pool import create_pool
-from db.repository import CourseRepository, DatabaseUnavailable
+from activities.types import StageOptions
+from admission import Leases, create_redis
+from db.migrate import SchemaBehind
+from db.pool import UNREACHABLE, Backoff, open_pool
+from db.repository import CourseRepository
 from settings import Settings, settings_or_exit
 from telemetry import configure_logging, configure_tracing, run_then_exit
 from workflows.course_generation import CourseGenerationWorkflow
@@ -50,6 +51,15 @@ SHUTDOWN_GRACE = timedelta(seconds=10)
 PASSTHROUGH_MODULES = ("workflows", "activities", "tiers")
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+)
+# The worker waits for PostgreSQL as long as it takes, also for a database that migrations have
+# not created yet: it may start before the database does.
+POSTGRES_BACKOFF = Backoff(
+    attempts=None,
+    delay=0.5,
+    max_delay=30,
+    connect_timeout=5,
+    retry_on=(*UNREACHABLE, asyncpg.PostgresError, RuntimeError),
 )
 
 
@@ -89,7 +99,6 @@ def build_workers(
                 admission.reserve_lease,
                 admission.release_lease,
                 course.claim_course,
-                course.load_course,
                 course.update_progress,
                 course.finish_generation,
                 metrics.record_metric,
@@ -130,37 +139,31 @@ def stage_worker(client: Client, settings: Settings, activities: Sequence[Any]) 
 
 
 async def with_retries(what: str, attempt: Callable[[], Awaitable[T]], max_delay: float = 30) -> T:
-    """Call `attempt` until it succeeds, backing off; the worker starts even with a store down."""
+    """Call `attempt` until it succeeds, backing off; the worker starts even with Temporal down."""
     delay = 0.5
     while True:
         try:
             return await attempt()
-        except (OSError, RuntimeError, DatabaseUnavailable, asyncpg.PostgresError) as exc:
+        except (OSError, RuntimeError) as exc:
             log.warning("%s unreachable, retrying in %.1fs: %s", what, delay, exc)
         await asyncio.sleep(delay)
         delay = min(delay * 2, max_delay)
 
 
-async def open_pool(settings: Settings) -> asyncpg.Pool:
-    url = settings.stores.database_dsn
-    pool = await with_retries(
-        "PostgreSQL",
-        lambda: create_pool(
-            url, settings.stores.db_pool_min_size, settings.stores.db_pool_max_size
-        ),
-    )
+async def open_store_pool(settings: Settings) -> asyncpg.Pool:
+    """The pool once PostgreSQL answers; a schema behind prints its one line and exits 1."""
+    stores = settings.stores
+    sizes = (stores.db_pool_min_size, stores.db_pool_max_size)
     try:
-        await check_schema(pool)
+        return await open_pool(stores.database_dsn, *sizes, POSTGRES_BACKOFF)
     except SchemaBehind as exc:
-        await pool.close()
         print(exc, file=sys.stderr)
         raise SystemExit(1) from None
-    return pool
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run both workers until `stop` is set, then shut them down gracefully."""
-    pool = await open_pool(settings)
+    pool = await open_store_pool(settings)
     redis = create_redis(settings.stores.redis_dsn)
     try:
         client = await with_retries("Temporal", lambda: temporal_connect.connect(settings.temporal))

@@ -1,4 +1,4 @@
-"""Admission activities: reserve and release a run's lease (DESIGN §4, §5).
+"""Admission activities: reserve and release a run's lease in the lease store.
 
 `reserve_lease` runs as a local activity (schedule-to-close 3 s) on the start path; a Redis
 failure raises the retryable `LeaseStoreUnavailable`, so an outage longer than that budget ends
@@ -8,42 +8,23 @@ lease holder).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import errors
-from activities.leases import Holder, Leases, LeaseStoreUnavailable, ReserveResult
+from activities.types import (
+    RELEASE_LEASE,
+    RESERVE_LEASE,
+    ReleaseLeaseInput,
+    ReserveLeaseInput,
+    ReserveLeaseResult,
+)
+from admission import Holder, Leases, LeaseStoreUnavailable, ReserveResult
 from settings import AdmissionSettings, TierPolicy
 from tiers import parse_tier
-from workflows.types import HolderInfo, LimitReason, course_id_of
-
-
-@dataclass
-class ReserveLeaseInput:
-    user_id: str
-    tier: str
-    workflow_id: str
-
-
-@dataclass
-class ReserveLeaseResult:
-    """`holders` are the user's leases; empty for `global_limit` (DESIGN §6: no `active`)."""
-
-    decision: Literal["admitted", "rejected"]
-    reason: LimitReason | None
-    tier: str
-    limit: int
-    holders: list[HolderInfo] = field(default_factory=list)
-
-
-@dataclass
-class ReleaseLeaseInput:
-    user_id: str
-    workflow_id: str
+from workflows import errors
+from workflows.types import HolderInfo, course_id_of
 
 
 class AdmissionActivities:
@@ -56,7 +37,7 @@ class AdmissionActivities:
         self._settings = admission_settings
         self._ttl = lease_ttl_seconds
 
-    @activity.defn(name="reserve_lease")
+    @activity.defn(name=RESERVE_LEASE)
     async def reserve_lease(self, input: ReserveLeaseInput) -> ReserveLeaseResult:
         policy = self._policy(input.tier)
         try:
@@ -71,7 +52,7 @@ class AdmissionActivities:
             raise _unavailable(exc) from exc
         return _result(result, policy)
 
-    @activity.defn(name="release_lease")
+    @activity.defn(name=RELEASE_LEASE)
     async def release_lease(self, input: ReleaseLeaseInput) -> None:
         try:
             await self._leases.release(input.user_id, input.workflow_id)

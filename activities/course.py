@@ -1,4 +1,4 @@
-"""Course activities: claim, load, progress writes and the terminal write (DESIGN §3, §5).
+"""Course activities: the claim, progress writes and the terminal write of a run.
 
 Each activity is one repository call (the claim is the local start-path activity). A NULL
 from the database means the course was deleted and surfaces as the non-retryable
@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import errors
+from activities.types import (
+    CLAIM_COURSE,
+    FINISH_GENERATION,
+    UPDATE_PROGRESS,
+    ClaimCourseInput,
+    ClaimCourseResult,
+    FinishGenerationInput,
+    LoadedCourse,
+    StageOptions,
+    UpdateProgressInput,
+)
 from db.repository import (
     CourseRepository,
     CourseRow,
@@ -24,78 +33,14 @@ from db.repository import (
     InvalidArgument,
     InvalidTransition,
 )
+from workflows import errors
+from workflows.errors import course_not_found
 from workflows.steps import generation_type_of, steps_for
 from workflows.types import CourseBrief, GenerationType
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 BRIEF_FIELDS = tuple(CourseBrief.__dataclass_fields__)
-
-
-@dataclass
-class StageOptions:
-    """How the workflow calls the stage activities; the worker's settings, carried in history."""
-
-    task_queue: str
-    start_to_close_seconds: float
-    heartbeat_timeout_seconds: float
-    cleanup_stages: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ClaimCourseInput:
-    course_id: str
-    workflow_id: str
-    run_id: str
-
-
-@dataclass
-class LoadCourseInput:
-    course_id: str
-
-
-@dataclass
-class LoadedCourse:
-    brief: CourseBrief
-    generation_type: GenerationType
-    simulation: dict[str, Any]
-    stages: StageOptions
-
-
-@dataclass
-class ClaimCourseResult:
-    """`course` is what `load_course` would answer, from the row the claim already read, so
-    the run needs no separate load (None in results recorded before it was added)."""
-
-    generation_type: GenerationType
-    course: LoadedCourse | None = None
-
-
-@dataclass
-class ProgressInput:
-    course_id: str
-    run_id: str
-    step_id: int
-    status: str
-    message: str
-    error_message: str | None = None
-    error_details: dict[str, Any] | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class FinishInput:
-    course_id: str
-    run_id: str
-    outcome: str  # "failed" | "cancelled"
-    message: str
-    error_details: dict[str, Any] | None = None
-
-
-def course_not_found(course_id: str) -> ApplicationError:
-    return ApplicationError(
-        f"course {course_id} does not exist", type=errors.COURSE_NOT_FOUND, non_retryable=True
-    )
 
 
 async def guarded(call: Callable[[], Awaitable[T]]) -> T:
@@ -113,13 +58,13 @@ async def guarded(call: Callable[[], Awaitable[T]]) -> T:
 
 
 class CourseActivities:
-    """Activities over the `courses` row; `stages` is what `load_course` hands the workflow."""
+    """Activities over the `courses` row; `stages` is what the claim hands the workflow."""
 
     def __init__(self, repository: CourseRepository, stages: StageOptions) -> None:
         self._repository = repository
         self._stages = stages
 
-    @activity.defn(name="claim_course")
+    @activity.defn(name=CLAIM_COURSE)
     async def claim_course(self, inp: ClaimCourseInput) -> ClaimCourseResult:
         """Claim the course for this run (`begin_course_generation`), then step 1 in progress;
         answers the loaded course too (read before the claim, which does not change it)."""
@@ -137,26 +82,17 @@ class CourseActivities:
             raise course_not_found(inp.course_id)
         first = steps_for(generation_type)[0]
         await self._write(
-            ProgressInput(inp.course_id, inp.run_id, first.id, "in_progress", first.started)
+            UpdateProgressInput(inp.course_id, inp.run_id, first.id, "in_progress", first.started)
         )
         return ClaimCourseResult(generation_type, loaded)
 
-    @activity.defn(name="load_course")
-    async def load_course(self, inp: LoadCourseInput) -> LoadedCourse:
-        """The brief, the branch and the simulation knobs of the course. Kept registered only so
-        histories recorded before `claim_course` answered the course still replay."""
-        course = await guarded(lambda: self._repository.get_course(inp.course_id))
-        if course is None:
-            raise course_not_found(inp.course_id)
-        return self._loaded(inp.course_id, course)
-
-    @activity.defn(name="update_progress")
-    async def update_progress(self, inp: ProgressInput) -> None:
+    @activity.defn(name=UPDATE_PROGRESS)
+    async def update_progress(self, inp: UpdateProgressInput) -> None:
         """One `update_course_progress` call, fenced by the run id carried in metadata."""
         await self._write(inp)
 
-    @activity.defn(name="finish_generation")
-    async def finish_generation(self, inp: FinishInput) -> None:
+    @activity.defn(name=FINISH_GENERATION)
+    async def finish_generation(self, inp: FinishGenerationInput) -> None:
         """The single terminal write for `failed` or `cancelled` (idempotent, fenced)."""
         document = await guarded(
             lambda: self._repository.finish_generation(
@@ -179,7 +115,7 @@ class CourseActivities:
             stages=self._stages,
         )
 
-    async def _write(self, inp: ProgressInput) -> None:
+    async def _write(self, inp: UpdateProgressInput) -> None:
         metadata = {**inp.metadata, "run_id": inp.run_id}
         document = await guarded(
             lambda: self._repository.update_progress(

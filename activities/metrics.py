@@ -1,32 +1,20 @@
-"""The `record_metric` activity: one `system_metrics` row (DESIGN §3)."""
+"""The `record_metric` activity: one `system_metrics` row."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any
 
 from temporalio import activity
 
 from activities.course import guarded
+from activities.types import RECORD_METRIC, RecordMetricInput
 from db.repository import CourseRepository
-
-
-@dataclass
-class MetricInput:
-    event_type: str
-    severity: str
-    user_id: str | None = None
-    course_id: str | None = None
-    job_id: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class MetricActivities:
     def __init__(self, repository: CourseRepository) -> None:
         self._repository = repository
 
-    @activity.defn(name="record_metric")
-    async def record_metric(self, inp: MetricInput) -> None:
+    @activity.defn(name=RECORD_METRIC)
+    async def record_metric(self, inp: RecordMetricInput) -> None:
         """Insert one metric; the table has no foreign keys, so this never fails on data."""
         await guarded(
             lambda: self._repository.record_metric(

@@ -1,4 +1,4 @@
-"""SIMULATED stage handlers: the stage contract of DESIGN §5 served without any AI work.
+"""SIMULATED stage handlers: the stage contract (docs/stage-contract.md) without any AI work.
 
 Real deployments serve `TEMPORAL_STAGE_TASK_QUEUE` with their own handlers (any SDK language)
 under the same activity names and set `SIMULATED_STAGES=none`. These simulated ones heartbeat,
@@ -22,22 +22,11 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import errors
+from workflows import errors
+from workflows.steps import cleanup_name
 from workflows.types import StageInput, StageOutput
 
 log = logging.getLogger(__name__)
-STAGES = (
-    "document_processing",
-    "structure_analysis",
-    "structure_generation",
-    "text_generation",
-    "finalization",
-)
-
-
-def cleanup_name(stage: str) -> str:
-    """The activity that undoes a stage's side effects (DESIGN §5 `STAGE_CLEANUP_ACTIVITIES`)."""
-    return f"{stage}_cleanup"
 
 
 def _number(raw: object, default: float) -> float:

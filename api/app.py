@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from api import problems
+from api import handlers
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.routes import compat, generation, health, me
 from api.state import State, build_state
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None if production else "/docs",
         redoc_url=None,
     )
-    problems.install(app)
+    handlers.install(app)
     for module in (generation, me, compat, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware)

@@ -1,4 +1,4 @@
-"""Supabase access-token verification (DESIGN §6 "Auth"; reference/reliability.md §2).
+"""Supabase access-token verification: the first check of every start and read.
 
 HS256 tokens are checked against `SUPABASE_JWT_SECRET`; ES256/RS256 tokens against the JWKS at
 `SUPABASE_JWKS_URL`, pinned to the algorithm of the key their `kid` names, so `alg: none` and
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ import jwt
 import structlog
 
 from api.problems import DependencyUnavailable, Forbidden, Unauthorized
+from db.ids import parse_uuid
 from settings import AuthSettings
 
 MAX_TOKEN_BYTES = 8 * 1024
@@ -145,7 +145,7 @@ class TokenVerifier:
         return claims
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
-        user_id = _uuid(claims.get("sub"))
+        user_id = _user_id(claims.get("sub"))
         if claims.get("role", "authenticated") != "authenticated":
             raise Unauthorized("the token is not a user access token")
         anonymous = claims.get("is_anonymous") is True
@@ -170,10 +170,8 @@ def _bearer_token(authorization: list[str]) -> str:
     return token
 
 
-def _uuid(value: object) -> str:
-    if not isinstance(value, str) or len(value) != 36:
+def _user_id(subject: object) -> str:
+    parsed = parse_uuid(subject)
+    if parsed is None:
         raise Unauthorized("the token's subject is not a user id")
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise Unauthorized("the token's subject is not a user id") from None
+    return str(parsed)

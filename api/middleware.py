@@ -12,7 +12,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import PayloadTooLarge, render
+from api.handlers import render
+from api.problems import PayloadTooLarge
 from telemetry import bind_context
 
 MAX_BODY_BYTES = 64 * 1024

@@ -1,9 +1,8 @@
-"""RFC 9457 problems: the error types the gateway answers with, mapped in this one place.
+"""RFC 9457 problems: the error types the gateway answers with, and the one place that maps
+store and Temporal errors to them.
 
-Routes and dependencies raise a `Problem` subclass (or let a store error propagate); the
-handlers below render it as `application/problem+json` under `/api/v1`, and as the old
-frontend's `{error, details?}` body under `/api/coursegen`. No stack trace or internal message
-reaches a client.
+Routes and dependencies raise a `Problem` subclass (or let a store error propagate);
+`api.handlers` renders what reaches the edge.
 """
 
 from __future__ import annotations
@@ -11,18 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
-from activities.leases import LeaseStoreUnavailable
+from admission import LeaseStoreUnavailable
 from db.errors import DatabaseUnavailable
+from workflows import errors
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-LEGACY_PREFIX = "/api/coursegen/"
 DEPENDENCY_RETRY_AFTER_SECONDS = 5
+TEMPORAL_UNAVAILABLE = "temporal is unavailable"
+MAY_STILL_START = "the run may still start; retrying this request attaches to it"
+# What a failed update-with-start raises (`start_problem` maps each).
+START_ERRORS = (RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError)
 
 log = structlog.get_logger("api.problems")
 
@@ -107,10 +110,6 @@ class RateLimited(Problem):
     status, slug, title = 429, "rate-limited", "Too many start attempts"
 
 
-class LegacyBadRequest(ValidationProblem):
-    """A 400 of the old endpoint, with its own `error` text and `details`."""
-
-
 class DependencyUnavailable(Problem):
     status, slug, title = 503, "dependency-unavailable", "A dependency is unavailable"
 
@@ -153,91 +152,26 @@ def _safe_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-LEGACY_FAILED = "Не удалось инициализировать генерацию курса. Попробуйте позже."
-LEGACY_TEXTS: dict[type[Problem], tuple[int, str]] = {
-    Unauthorized: (401, "Unauthorized: Invalid or missing authentication token"),
-    NotYours: (403, "Forbidden: You do not have access to this course"),
-    NotFound: (404, "Course not found"),
-    ValidationProblem: (400, "Invalid request body"),
-    RateLimited: (429, "Too many requests. Please try again later."),
-    PayloadTooLarge: (413, "Payload too large"),
-}
+def start_problem(exc: BaseException) -> Problem:
+    """The problem for an update-with-start that failed (after the one retry it gets)."""
+    cause = exc.cause if isinstance(exc, WorkflowUpdateFailedError) else None
+    if isinstance(cause, ApplicationError) and cause.type == errors.COURSE_NOT_FOUND:
+        return NotFound("no such course")  # deleted between the ownership check and the claim
+    status = exc.status if isinstance(exc, RPCError) else None
+    late = isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError)
+    if late or status == RPCStatusCode.DEADLINE_EXCEEDED:
+        return DependencyUnavailable(MAY_STILL_START)
+    if status == RPCStatusCode.UNAVAILABLE:
+        return DependencyUnavailable(TEMPORAL_UNAVAILABLE)
+    log.error("admission update failed", error=type(exc).__name__)
+    return DependencyUnavailable("the run could not be started; retry shortly")
 
 
-def legacy_body(problem: Problem, *, internal: bool = False) -> tuple[int, dict[str, Any]]:
-    """The old frontend's `{error, details?}` body (original-spec-digest §7.1) for a problem."""
-    if isinstance(problem, LegacyBadRequest):
-        return 400, {"error": problem.detail, "details": problem.extensions}
-    if isinstance(problem, ConcurrencyLimit):
-        return 429, _legacy_limit(problem.extensions)
-    if isinstance(problem, Forbidden):
-        return 403, {"error": f"Forbidden: {problem.detail}"}
-    for kind, (status, text) in LEGACY_TEXTS.items():
-        if type(problem) is kind:
-            return status, {"error": text}
-    if problem.status < 500 and problem.slug == "http":
-        return problem.status, {"error": problem.title}
-    return 500, {"error": "Internal server error" if internal else LEGACY_FAILED}
-
-
-def _legacy_limit(ext: dict[str, Any]) -> dict[str, Any]:
-    tier, limit = ext.get("tier"), ext.get("limit")
-    details = {"tier": tier, "user_limit": limit, "current_user_jobs": len(ext.get("active", []))}
-    if ext.get("reason") == "global_limit":
-        return {
-            "error": "System at capacity. Please try again in a few minutes.",
-            "details": details,
-        }
-    text = f"Too many concurrent jobs. {tier} tier allows {limit} concurrent course generation."
-    return {"error": text, "details": details}
-
-
-def _allowed_methods(request: Request) -> str:
-    methods: set[str] = set()
-    scope = {**request.scope, "method": "GET"}
-    for route in request.app.router.routes:
-        match, _ = route.matches(scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return ", ".join(sorted(methods))
-
-
-def render(request: Request, exc: BaseException) -> JSONResponse:
-    problem = problem_from(exc)
-    headers = dict(problem.headers)
-    if problem.status == 405:
-        headers["Allow"] = _allowed_methods(request)
-    internal = type(problem) is Problem and problem.status >= 500
-    if internal:
-        log.error("unhandled error", exc_info=exc, path=request.url.path)
-    elif isinstance(problem, DependencyUnavailable):
-        log.warning("dependency unavailable", detail=problem.detail, error=type(exc).__name__)
-    if request.url.path.startswith(LEGACY_PREFIX):
-        status, body = legacy_body(problem, internal=internal)
-        return JSONResponse(body, status_code=status, headers=headers)
-    return JSONResponse(
-        problem.body(request.url.path),
-        status_code=problem.status,
-        headers=headers,
-        media_type=PROBLEM_MEDIA_TYPE,
-    )
-
-
-async def _handler(request: Request, exc: Exception) -> JSONResponse:
-    return render(request, exc)
-
-
-def install(app: FastAPI) -> None:
-    """Register the one set of exception handlers."""
-    for exc_type in (
-        Problem,
-        RequestValidationError,
-        StarletteHTTPException,
-        DatabaseUnavailable,
-        LeaseStoreUnavailable,
-        Exception,
-    ):
-        app.add_exception_handler(exc_type, _handler)
+def run_problem(exc: RPCError) -> Problem:
+    """The problem for a describe or cancel of a course's recorded run that failed."""
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return NotRunning("the course's run is not open")
+    return DependencyUnavailable(TEMPORAL_UNAVAILABLE)
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {

@@ -9,9 +9,9 @@ from typing import Any
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.leases import Leases
+from admission import Leases
 from api.auth import Principal
-from api.problems import DependencyUnavailable, NotRunning
+from api.problems import DependencyUnavailable, NotRunning, run_problem
 from api.schemas import (
     ActiveCourse,
     CancelResponse,
@@ -26,7 +26,6 @@ from settings import AdmissionSettings
 from workflows.types import course_id_of, workflow_id_for
 
 DESCRIBE_TIMEOUT = timedelta(seconds=3)
-Status = WorkflowStatusName | None
 
 
 class Runs:
@@ -88,7 +87,7 @@ class Runs:
         try:
             await handle.cancel(reason=reason or "", rpc_timeout=DESCRIBE_TIMEOUT)
         except RPCError as exc:
-            raise _rpc_problem(exc) from exc
+            raise run_problem(exc) from exc
         return CancelResponse(
             course_id=course.id, workflow_id=course.workflow_id, run_id=course.run_id
         )
@@ -136,7 +135,7 @@ class Runs:
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return None
-            raise _rpc_problem(exc) from exc
+            raise run_problem(exc) from exc
         status = description.status
         return _NAMES.get(status) if status is not None else None
 
@@ -156,9 +155,3 @@ def _discard(task: asyncio.Future[Any]) -> None:
     """Cancel a read whose answer is not needed; its outcome is retrieved, never logged."""
     task.cancel()
     task.add_done_callback(lambda done: done.cancelled() or done.exception())
-
-
-def _rpc_problem(exc: RPCError) -> Exception:
-    if exc.status == RPCStatusCode.NOT_FOUND:
-        return NotRunning("the course's run is not open")
-    return DependencyUnavailable("temporal is unavailable")

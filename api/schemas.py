@@ -1,4 +1,4 @@
-"""HTTP models (DESIGN §6): camelCase on the wire, `progress` passed through verbatim.
+"""HTTP models of the gateway's routes: camelCase on the wire, `progress` passed through verbatim.
 
 Pydantic stays at the edge; routes convert to and from the workflow dataclasses explicitly.
 """

@@ -1,4 +1,5 @@
-"""Starting a generation: ownership, tier, then one update-with-start (DESIGN §5, §6).
+"""Starting a generation: ownership, tier, then one update-with-start (the steps of
+[admission](../docs/architecture.md#1-admission-gateway--workflow)).
 
 The workflow decides admission; this module only maps its `AdmissionResult` to an outcome or a
 problem. Shared by `/api/v1/.../generation` and the old `/api/coursegen/generate`.
@@ -14,24 +15,20 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from temporalio.client import (
-    Client,
-    WithStartWorkflowOperation,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities import errors
 from api.auth import Principal
 from api.problems import (
+    START_ERRORS,
     AlreadyCompleted,
     Closing,
     ConcurrencyLimit,
     DependencyUnavailable,
     NotFound,
     NotYours,
+    start_problem,
 )
 from api.ratelimit import StartRateLimiter
 from api.temporal import TemporalConnector
@@ -42,7 +39,6 @@ from workflows.course_generation import CourseGenerationWorkflow
 from workflows.start import start_operation
 from workflows.types import AdmissionRequest, AdmissionResult, CourseGenerationInput
 
-MAY_STILL_START = "the run may still start; retrying this request attaches to it"
 CLOSED_FIRST = "AcceptedUpdateCompletedWorkflow"
 log = structlog.get_logger("api.starts")
 
@@ -108,14 +104,14 @@ class Starter:
         )
         try:
             return await self._update_with_start(client, inp, policy)
-        except (RPCError, WorkflowUpdateFailedError) as exc:
+        except START_ERRORS as exc:
             if not _closed_first(exc):
-                raise _problem(exc) from exc
+                raise start_problem(exc) from exc
             log.info("run closed before the admission update; retrying once")
         try:
             return await self._update_with_start(client, inp, policy)
-        except (RPCError, WorkflowUpdateFailedError) as exc:
-            raise _problem(exc) from exc
+        except START_ERRORS as exc:
+            raise start_problem(exc) from exc
 
     async def _update_with_start(
         self, client: Client, inp: CourseGenerationInput, policy: TierPolicy
@@ -135,9 +131,6 @@ class Starter:
                 start_workflow_operation=operation,
                 rpc_timeout=timedelta(seconds=self._settings.api.start_timeout_seconds),
             )
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            await _settle(operation)
-            raise DependencyUnavailable(MAY_STILL_START) from None
         except BaseException:
             await _settle(operation)
             raise
@@ -176,15 +169,3 @@ def _closed_first(exc: BaseException) -> bool:
         return exc.status == RPCStatusCode.NOT_FOUND
     cause = exc.cause if isinstance(exc, WorkflowUpdateFailedError) else None
     return isinstance(cause, ApplicationError) and cause.type == CLOSED_FIRST
-
-
-def _problem(exc: BaseException) -> Exception:
-    cause = exc.cause if isinstance(exc, WorkflowUpdateFailedError) else None
-    if isinstance(cause, ApplicationError) and cause.type == errors.COURSE_NOT_FOUND:
-        return NotFound("no such course")  # deleted between the ownership check and the claim
-    if isinstance(exc, RPCError) and exc.status == RPCStatusCode.DEADLINE_EXCEEDED:
-        return DependencyUnavailable(MAY_STILL_START)
-    if isinstance(exc, RPCError) and exc.status == RPCStatusCode.UNAVAILABLE:
-        return DependencyUnavailable("temporal is unavailable")
-    log.error("admission update failed", error=type(exc).__name__)
-    return DependencyUnavailable("the run could not be started; retry shortly")

@@ -1,4 +1,5 @@
-"""What the lifespan builds once per process and hands to requests (STYLE §4)."""
+"""What the lifespan builds once per process (`build_state`) and hands to requests through
+`api.deps`; `ApiState.aclose` closes it when the process stops."""
 
 from __future__ import annotations
 
@@ -13,21 +14,21 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
-from activities.leases import Leases, create_redis
+from admission import Leases, create_redis
 from api.auth import JwksCache, TokenVerifier
 from api.ratelimit import StartRateLimiter
 from api.runs import Runs
 from api.starts import Starter
 from api.temporal import TemporalConnector
 from api.tiers import TierResolver
-from db.errors import CONNECTION_ERRORS, DatabaseUnavailable
-from db.migrate import check_schema
-from db.pool import create_pool
+from db.pool import Backoff, open_pool
 from db.repository import CourseRepository
 from settings import Settings
 
 CONNECT_ATTEMPTS = 3
-UNREACHABLE: tuple[type[BaseException], ...] = (DatabaseUnavailable, *CONNECTION_ERRORS)
+# A few quick tries, then an empty pool: the API starts with PostgreSQL down and `/readyz`
+# reports the outage until the pool connects on first use.
+POSTGRES_BACKOFF = Backoff(attempts=CONNECT_ATTEMPTS, delay=0.25, max_delay=1, connect_timeout=2)
 log = structlog.get_logger("api.state")
 
 
@@ -54,8 +55,11 @@ class State(TypedDict):
 
 async def build_state(settings: Settings) -> ApiState:
     """Connect with retries; an unreachable store is logged and served as 503 later."""
-    pool = await open_pool(settings)
-    redis = create_redis(settings.stores.redis_dsn)
+    stores = settings.stores
+    pool = await open_pool(
+        stores.database_dsn, stores.db_pool_min_size, stores.db_pool_max_size, POSTGRES_BACKOFF
+    )
+    redis = create_redis(stores.redis_dsn)
     await _ping_redis(redis)
     http = httpx.AsyncClient()
     jwks = JwksCache(settings.auth.jwks_url, http) if settings.auth.jwks_url else None
@@ -65,41 +69,13 @@ async def build_state(settings: Settings) -> ApiState:
     tiers = TierResolver(courses)
     temporal = TemporalConnector(settings.temporal)
     limiter = StartRateLimiter(
-        redis, settings.stores.redis_key_prefix, settings.api.start_rate_limit_per_minute
+        redis, stores.redis_key_prefix, settings.api.start_rate_limit_per_minute
     )
     starter = Starter(settings, courses, tiers, temporal, limiter)
-    leases = Leases(redis, settings.stores.redis_key_prefix)
+    leases = Leases(redis, stores.redis_key_prefix)
     runs = Runs(starter, tiers, temporal, leases, settings.admission)
     verifier = TokenVerifier(settings.auth, jwks)
     return ApiState(settings, pool, redis, http, temporal, verifier, starter, runs)
-
-
-async def open_pool(settings: Settings) -> asyncpg.Pool:
-    """The pool, with the schema checked (`SchemaBehind` propagates: the process must exit).
-
-    When PostgreSQL does not answer after a few tries, an empty pool is returned; it connects
-    on first use and `/readyz` reports the outage meanwhile.
-    """
-    url, stores = settings.stores.database_dsn, settings.stores
-    for attempt in range(CONNECT_ATTEMPTS):
-        try:
-            pool = await create_pool(
-                url, stores.db_pool_min_size, stores.db_pool_max_size, connect_timeout=2
-            )
-        except UNREACHABLE as exc:
-            log.warning("postgresql unreachable", attempt=attempt + 1, error=type(exc).__name__)
-            await asyncio.sleep(0.25 * 2**attempt)
-            continue
-        try:
-            await check_schema(pool)
-        except DatabaseUnavailable:
-            await pool.close()
-            continue
-        except BaseException:
-            await pool.close()
-            raise
-        return pool
-    return await create_pool(url, 0, stores.db_pool_max_size, connect_timeout=2)
 
 
 async def _ping_redis(redis: aioredis.Redis) -> None:

@@ -1,4 +1,5 @@
-"""The gateway's Temporal client, connected on first use (DESIGN §3: created lazily)."""
+"""The gateway's Temporal client, connected on first use: the API starts, and serves what
+needs no Temporal, while Temporal is down."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import structlog
 from temporalio.client import Client
 
 import temporal_connect
-from api.problems import DependencyUnavailable
+from api.problems import TEMPORAL_UNAVAILABLE, DependencyUnavailable
 from settings import TemporalSettings
 
 log = structlog.get_logger("api.temporal")
@@ -40,4 +41,4 @@ class TemporalConnector:
             )
         except (RuntimeError, OSError, TimeoutError) as exc:
             log.warning("temporal connect failed", address=s.address, error=str(exc))
-            raise DependencyUnavailable("temporal is unavailable") from None
+            raise DependencyUnavailable(TEMPORAL_UNAVAILABLE) from None

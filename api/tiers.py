@@ -1,5 +1,5 @@
 """The caller's tier from server-side sources only: the JWT's `app_metadata.tier`, else
-`user_profiles.tier`, else FREE (DESIGN §2). Never `user_metadata`."""
+`user_profiles.tier`, else FREE. Never `user_metadata`: users can write it themselves."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`python -m bench [name ...]`: run the benchmarks (DESIGN §8) one after another.
+"""`python -m bench [name ...]`: run the benchmarks one after another; each measures one
+performance target as a ratio to a baseline measured in the same run (timing is never tested).
 
 Each benchmark is a module `bench.<name>` exposing `async def main() -> None`; with no names,
 every one that exists runs in the order below.

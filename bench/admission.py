@@ -1,4 +1,4 @@
-"""Admission benchmark (DESIGN §8): reserve+release pairs next to a trivial EVALSHA.
+"""Admission benchmark: reserve+release pairs next to a trivial EVALSHA.
 
 Both run from the same client on the same Redis in one run, interleaved call by call (one
 pair, then two trivial calls), so the load of a shared machine weighs on both alike. A pair is
@@ -19,7 +19,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 import embedded
-from activities.leases import Leases, create_redis
+from admission import Leases, create_redis
 from bench.common import Stats, measure
 
 PAIRS = 4000

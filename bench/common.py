@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import os
 import time
@@ -17,10 +16,9 @@ import redis.asyncio as aioredis
 from temporalio.testing import WorkflowEnvironment
 
 import embedded
-from activities.leases import create_redis
+from admission import create_redis
 from db.migrate import migrate
 from db.pool import create_pool
-from settings import Settings, load_settings
 from workflows import search_attributes
 
 
@@ -73,40 +71,6 @@ def ratio_line(name: str, value: float, baseline: float, target: str) -> str:
     """One line comparing a measurement with its baseline, e.g. `1.32x (target <= 1.5x)`."""
     ratio = value / baseline if baseline else math.inf
     return f"{name:<40} {ratio:6.2f}x of baseline (target {target})"
-
-
-def worker_settings(queue: str, key_prefix: str) -> Settings:
-    """Production's settings from the environment (no `.env`), on the benchmark's own task
-    queues (`<queue>` and `<queue>-stages`) and Redis key prefix."""
-    base = load_settings(env_file=None)
-    return dataclasses.replace(
-        base,
-        temporal=base.temporal.model_copy(
-            update={"task_queue": queue, "stage_task_queue": f"{queue}-stages"}
-        ),
-        stores=base.stores.model_copy(update={"redis_key_prefix": key_prefix}),
-    )
-
-
-async def new_course(
-    pool: asyncpg.Pool, stage_seconds: float, tier: str | None = None
-) -> tuple[str, str]:
-    """A fresh user (with a `user_profiles` row when `tier` is given) owning a fresh course whose
-    simulated stages take `stage_seconds`; returns (course id, user id)."""
-    user, course = uuid.uuid4(), uuid.uuid4()
-    await pool.execute("INSERT INTO auth.users (id) VALUES ($1)", user)
-    if tier is not None:
-        await pool.execute(
-            "INSERT INTO public.user_profiles (id, tier) VALUES ($1, $2)", user, tier
-        )
-    await pool.execute(
-        "INSERT INTO public.courses (id, user_id, title, generation_progress)"
-        " VALUES ($1, $2, 'bench', $3)",
-        course,
-        user,
-        {"simulation": {"stage_seconds": stage_seconds}},
-    )
-    return str(course), str(user)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`python -m bench.gateway`: gateway start and status latency at 20 concurrent clients (§8).
+"""`python -m bench.gateway`: gateway start and status latency at 20 concurrent clients.
 
 The API runs as its own process (`python -m api`, uvicorn) against a dev server, PostgreSQL and
 Redis. The workers run in this process by default (`BENCH_WORKER=inline`: `worker.build_workers`,
@@ -47,21 +47,20 @@ from temporalio import activity, workflow
 with workflow.unsafe.imports_passed_through():
     import asyncpg
     import httpx
-    import jwt
     from redis.asyncio import Redis
     from temporalio.client import Client, WithStartWorkflowOperation
     from temporalio.common import WorkflowIDConflictPolicy
     from temporalio.worker import Worker
 
     import embedded
-    from bench.common import local_stack, new_course, percentile, worker_settings
+    from bench.common import local_stack, percentile
+    from tests import factories
     from workflows.types import workflow_id_for
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
 WORKER_MODE = os.environ.get("BENCH_WORKER", "inline")  # "inline" | "process"
 PER_CLIENT = int(os.environ.get("BENCH_PER_CLIENT", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
-SECRET = "bench-gateway-secret-" + "0123456789abcdef" * 4
 _TIMEOUT = timedelta(seconds=10)
 Course = tuple[str, str, str]  # course id, its owner's user id, the owner's token
 
@@ -131,8 +130,11 @@ class Bench:
         """One user (own token) per course, so no tier limit is reached."""
         made = []
         for _ in range(count):
-            course, user = await new_course(self.pool, 3600)
-            made.append((course, user, _token(user)))
+            user = await factories.insert_user(self.pool)
+            course = await factories.insert_course(
+                self.pool, user, simulation={"stage_seconds": 3600}
+            )
+            made.append((course, user, factories.hs_token(user)))
         return made
 
     async def settle(self, timeout: float = 120) -> None:
@@ -155,7 +157,7 @@ class Bench:
         async def start(index: int) -> None:
             course, _, token = courses[index]
             response = await self.http.post(
-                f"/api/v1/courses/{course}/generation", headers={"Authorization": f"Bearer {token}"}
+                f"/api/v1/courses/{course}/generation", headers=factories.bearer(token)
             )
             assert response.status_code == 202, response.text
 
@@ -205,7 +207,7 @@ class Bench:
         async def status(index: int) -> None:
             course, _, token = self.started[index % len(self.started)]
             response = await self.http.get(
-                f"/api/v1/courses/{course}/generation", headers={"Authorization": f"Bearer {token}"}
+                f"/api/v1/courses/{course}/generation", headers=factories.bearer(token)
             )
             assert response.status_code == 200, response.text
 
@@ -217,13 +219,6 @@ class Bench:
             await self.client.get_workflow_handle(workflow_id_for(course)).describe()
 
         return await clients("bare describe()", describe)
-
-
-def _token(user_id: str) -> str:
-    now = int(time.time())
-    claims = {"sub": user_id, "aud": "authenticated", "role": "authenticated", "iat": now,
-              "exp": now + 7200}  # fmt: skip
-    return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 def api_process(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -251,7 +246,7 @@ def workers(bench: Bench, redis: Redis, env: dict[str, str]) -> list[Worker]:
     generator."""
     from worker import build_workers
 
-    settings = worker_settings(bench.queue, env["REDIS_KEY_PREFIX"])
+    settings = factories.make_settings(env)  # as `python -m worker` reads them from `env`
     bare = bare_worker(bench.client, f"{bench.queue}-bare")
     return [*build_workers(bench.client, settings, bench.pool, redis), bare]
 
@@ -335,11 +330,9 @@ async def main() -> None:
         api_env = {
             "DATABASE_URL": stack.url,
             "REDIS_URL": stack.redis_store.url,
-            "REDIS_KEY_PREFIX": f"bench-gw-{uuid.uuid4().hex[:8]}",
+            **factories.queue_env(queue, f"bench-gw-{uuid.uuid4().hex[:8]}"),
             "TEMPORAL_ADDRESS": stack.env.client.service_client.config.target_host,
-            "TEMPORAL_TASK_QUEUE": queue,
-            "TEMPORAL_STAGE_TASK_QUEUE": f"{queue}-stages",
-            "SUPABASE_JWT_SECRET": SECRET,
+            "SUPABASE_JWT_SECRET": factories.JWT_SECRET,
             "START_RATE_LIMIT_PER_MINUTE": "0",
             "ENVIRONMENT": "development",
             "LOG_FORMAT": "json",

@@ -1,4 +1,4 @@
-"""`python -m bench.orchestration`: end-to-end runs/s of the course workflow (DESIGN §8).
+"""`python -m bench.orchestration`: end-to-end runs/s of the course workflow.
 
 Runs `CourseGenerationWorkflow` with zero-length SIMULATED stages (update-with-start, lease,
 claim, progress writes, stages, release) next to a minimal workflow with the same activities —
@@ -25,7 +25,8 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client
     from temporalio.worker import Worker
 
-    from bench.common import Stats, local_stack, new_course, percentile, worker_settings
+    from bench.common import Stats, local_stack, percentile
+    from tests.factories import insert_course, insert_user, make_settings, queue_env
 
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
@@ -83,7 +84,12 @@ async def ours_round(bench: Bench) -> Stats:
     from workflows.start import start_operation
     from workflows.types import AdmissionRequest, CourseGenerationInput
 
-    courses = [await new_course(bench.pool, 0, tier="PREMIUM") for _ in range(RUNS)]
+    courses = []
+    for _ in range(RUNS):
+        user = await insert_user(bench.pool, "PREMIUM")
+        courses.append(
+            (await insert_course(bench.pool, user, simulation={"stage_seconds": 0}), user)
+        )
 
     async def run_one(index: int) -> None:
         course_id, user_id = courses[index]
@@ -119,16 +125,9 @@ def workers(bench: Bench, redis: Redis) -> list[Worker]:
     """Ours from `worker.build_workers`; the baseline's built the same way on its own queues."""
     from worker import build_workers, stage_worker
 
-    base = worker_settings(bench.queue, f"bench-{uuid.uuid4().hex}")
-    settings = dataclasses.replace(
-        base, stages=base.stages.model_copy(update={"simulated_stage_seconds": 0})
-    )
-    baseline = dataclasses.replace(
-        settings,
-        temporal=settings.temporal.model_copy(
-            update={"stage_task_queue": f"{bench.queue}-min-stages"}
-        ),
-    )
+    env = {**queue_env(bench.queue, f"bench-{uuid.uuid4().hex}"), "SIMULATED_STAGE_SECONDS": "0"}
+    settings = make_settings(env)
+    baseline = make_settings(env, TEMPORAL_STAGE_TASK_QUEUE=f"{bench.queue}-min-stages")
     minimal = Worker(
         bench.client,
         task_queue=f"{bench.queue}-min",

@@ -1,4 +1,4 @@
-"""`python -m bench.progress`: the progress function against a plain UPDATE (DESIGN §8).
+"""`python -m bench.progress`: the progress function against a plain UPDATE.
 
 Measures `update_course_progress` (a real change every call: new message, merged metadata,
 seq bump, notification) next to a plain UPDATE of the same row and columns, which fires the
@@ -24,6 +24,7 @@ import embedded
 from bench.common import Stats, ratio_line
 from db.migrate import migrate
 from db.pool import create_pool
+from tests.factories import insert_course, new_id
 
 ROUNDS = 10
 CALLS_PER_ROUND = 150  # per client
@@ -75,11 +76,7 @@ async def prepare_targets(pool: asyncpg.Pool, count: int) -> list[Target]:
     """Courses claimed by a run and driven to step 3 in progress, as in a real generation."""
     targets = []
     for _ in range(count):
-        user, course, run = uuid.uuid4(), uuid.uuid4(), str(uuid.uuid4())
-        await pool.execute("INSERT INTO auth.users (id) VALUES ($1)", user)
-        await pool.execute(
-            "INSERT INTO public.courses (id, user_id, title) VALUES ($1, $2, 'bench')", course, user
-        )
+        course, run = uuid.UUID(await insert_course(pool)), new_id()
         await pool.fetchval(
             "SELECT public.begin_course_generation($1, 'wf', $2, 'STRUCTURE_ANALYSIS')", course, run
         )

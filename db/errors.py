@@ -1,10 +1,14 @@
-"""Errors the database layer raises; callers switch on the class, never on message text."""
+"""Errors the database layer raises; callers switch on the class, never on message text.
+
+PostgreSQL errors are told apart by SQLSTATE: our own codes (`CG001` for a refused
+generation_status move) and the standard data-exception class (22xxx) for bad arguments.
+"""
 
 from __future__ import annotations
 
 import asyncpg
 
-TRANSITION_MESSAGE = "invalid generation_status transition"
+INVALID_TRANSITION_SQLSTATE = "CG001"
 
 # What a lost or refused connection looks like from asyncpg (everything else is a real error).
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -15,6 +19,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InternalClientError,  # a connection the server just dropped, seen mid-protocol
+    asyncpg.InterfaceError,  # "connection is closed": the pool handed out a dropped connection
 )
 
 
@@ -23,25 +28,19 @@ class DatabaseUnavailable(Exception):
 
 
 class InvalidTransition(Exception):
-    """PostgreSQL refused a generation_status move (SQLSTATE P0001); not retryable."""
+    """PostgreSQL refused a generation_status move (SQLSTATE CG001); not retryable."""
 
 
 class InvalidArgument(ValueError):
-    """A progress function refused its arguments (bad step, status, outcome; SQLSTATE 22023)."""
+    """A function refused its arguments (bad step, status, outcome, id; SQLSTATE class 22)."""
 
 
 def translate(exc: BaseException) -> BaseException:
     """The typed error for `exc`, or `exc` itself when it is none of ours."""
-    if isinstance(exc, asyncpg.RaiseError) and str(exc).startswith(TRANSITION_MESSAGE):
+    if getattr(exc, "sqlstate", None) == INVALID_TRANSITION_SQLSTATE:
         return InvalidTransition(str(exc))
-    if isinstance(exc, asyncpg.InvalidParameterValueError | asyncpg.InvalidTextRepresentationError):
+    if isinstance(exc, asyncpg.DataError):
         return InvalidArgument(str(exc))
-    if isinstance(exc, asyncpg.DataError) and "invalid input for query argument" in str(exc):
-        return InvalidArgument(str(exc))
-    if isinstance(exc, CONNECTION_ERRORS) or _closed(exc):
+    if isinstance(exc, CONNECTION_ERRORS):
         return DatabaseUnavailable(f"{type(exc).__name__}: {exc}")
     return exc
-
-
-def _closed(exc: BaseException) -> bool:
-    return isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc)

@@ -1,6 +1,6 @@
 """Course data access: one short async method per named query (see `db/queries.sql`).
 
-SQLSTATE P0001 "invalid generation_status transition" surfaces as `InvalidTransition`, a lost
+SQLSTATE CG001 (a refused generation_status move) surfaces as `InvalidTransition`, a lost
 or refused connection as `DatabaseUnavailable`, refused arguments as `InvalidArgument`.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from db.errors import DatabaseUnavailable, InvalidArgument, InvalidTransition, translate
+from db.ids import parse_uuid
 from db.queries import QUERIES
 
 __all__ = [
@@ -68,23 +69,25 @@ class CourseRow:
 
 
 class CourseRepository:
-    """Reads and writes course generation state through the SQL functions of DESIGN §3."""
+    """Reads and writes course generation state through the SQL functions of `db/migrations`."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     async def get_course(self, course_id: str) -> CourseRow | None:
         """The course row, or None when absent (a malformed id cannot name a course)."""
-        if not _is_uuid(course_id):
+        parsed = parse_uuid(course_id)
+        if parsed is None:
             return None
-        record = await self._fetchrow("get_course", _uuid(course_id))
+        record = await self._fetchrow("get_course", parsed)
         return None if record is None else CourseRow.from_record(record)
 
     async def get_user_tier(self, user_id: str) -> str | None:
         """`user_profiles.tier` as stored, or None without a profile row."""
-        if not _is_uuid(user_id):
+        parsed = parse_uuid(user_id)
+        if parsed is None:
             return None
-        tier = await self._fetchval("get_user_tier", _uuid(user_id))
+        tier = await self._fetchval("get_user_tier", parsed)
         return None if tier is None else str(tier)
 
     async def begin_generation(
@@ -158,19 +161,8 @@ class CourseRepository:
             raise typed from exc
 
 
-def _parsed_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
-def _is_uuid(value: str) -> bool:
-    return _parsed_uuid(value) is not None
-
-
 def _uuid(value: str) -> uuid.UUID:
-    parsed = _parsed_uuid(value)
+    parsed = parse_uuid(value)
     if parsed is None:
         raise InvalidArgument(f"not a UUID: {value!r}")
     return parsed

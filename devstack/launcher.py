@@ -15,8 +15,6 @@ from typing import Any
 
 import structlog
 from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 import embedded
@@ -173,6 +171,8 @@ class Launcher:
         return clients[0]
 
     def polled(self, client: Client, since: float) -> Callable[[], Awaitable[bool]]:
+        """Every queue has a poller seen since `since` (a worker of an earlier run that has
+        just stopped is still listed, and does not count)."""
         temporal = self.settings.temporal
         queues = [(temporal.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)]
         if self.settings.stages.simulated_stages:  # SIMULATED_STAGES=none: served elsewhere
@@ -180,16 +180,14 @@ class Launcher:
 
         async def ready() -> bool:
             for queue, kind in queues:
-                request = DescribeTaskQueueRequest(
-                    namespace=temporal.namespace,
-                    task_queue=TaskQueue(name=queue),
-                    task_queue_type=kind,
-                )
+                window = time.time() - since
                 try:
-                    response = await client.workflow_service.describe_task_queue(request)
+                    pollers = await temporal_connect.live_pollers(
+                        client, queue, kind, seen_within_seconds=window
+                    )
                 except Exception:  # the server restarting or busy: ask again
                     return False
-                if not any(p.last_access_time.ToSeconds() >= since for p in response.pollers):
+                if not pollers:
                     return False
             return True
 

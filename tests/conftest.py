@@ -27,7 +27,8 @@ from workflows import search_attributes
 
 SESSION = uuid.uuid4().hex[:8]
 
-# Strict priority ordering needs one task-queue partition (reference/temporal-notes.md §2).
+# Strict priority ordering needs one task-queue partition: with the dev server's default of
+# four, tasks of different priorities come out only roughly in order.
 TEMPORAL_EXTRA_ARGS = [
     "--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
     "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
@@ -61,6 +62,15 @@ async def database_url(pg_server: embedded.Store) -> AsyncIterator[str]:
     url = embedded.with_database(pg_server.url, name)
     await migrate(url)
     yield url
+    await embedded.drop_database(pg_server.url, name)
+
+
+@pytest_asyncio.fixture
+async def empty_database(pg_server: embedded.Store) -> AsyncIterator[str]:
+    """A new database without any migration on the session's server, dropped afterwards."""
+    name = f"cg_test_empty_{uuid.uuid4().hex[:10]}"
+    await embedded.ensure_database(pg_server.url, name)
+    yield embedded.with_database(pg_server.url, name)
     await embedded.drop_database(pg_server.url, name)
 
 

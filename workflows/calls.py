@@ -1,4 +1,4 @@
-"""Every activity call the workflow makes, with its timeouts and retry policy (DESIGN §5).
+"""Every activity call the workflow makes, by name, with its timeouts and retry policy.
 
 Workflow-side only: these functions must be awaited from workflow code.
 """
@@ -15,24 +15,20 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from activities import errors
-    from activities.admission import (
-        AdmissionActivities,
+    from activities import types as act
+    from activities.types import (
+        ClaimCourseInput,
+        ClaimCourseResult,
+        FinishGenerationInput,
+        RecordMetricInput,
         ReleaseLeaseInput,
         ReserveLeaseInput,
         ReserveLeaseResult,
-    )
-    from activities.course import (
-        ClaimCourseInput,
-        ClaimCourseResult,
-        CourseActivities,
-        FinishInput,
-        LoadCourseInput,
-        LoadedCourse,
-        ProgressInput,
         StageOptions,
+        UpdateProgressInput,
     )
-    from activities.metrics import MetricActivities, MetricInput
+    from workflows import errors
+    from workflows.steps import STAGE_STEPS
     from workflows.types import StageInput, StageOutput
 
 _FINAL = [errors.INVALID_TRANSITION, errors.COURSE_NOT_FOUND, errors.INVALID_INPUT]
@@ -58,20 +54,15 @@ _COMPENSATION_RETRY = RetryPolicy(
 )
 _METRIC_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=5), maximum_attempts=5)
 STAGE_RETRY = {
-    stage: RetryPolicy(
+    step.stage: RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2,
         maximum_interval=timedelta(seconds=30),
-        maximum_attempts=attempts,
+        maximum_attempts=step.attempts,
         non_retryable_error_types=[errors.STAGE_FAILED, errors.INVALID_INPUT],
     )
-    for stage, attempts in (
-        ("document_processing", 3),
-        ("structure_analysis", 3),
-        ("structure_generation", 3),
-        ("text_generation", 5),
-        ("finalization", 5),
-    )
+    for step in STAGE_STEPS
+    if step.stage
 }
 _SECONDS_10 = timedelta(seconds=10)
 T = TypeVar("T")
@@ -96,9 +87,10 @@ async def reserve_lease(inp: ReserveLeaseInput) -> ReserveLeaseResult | None:
     so each attempt ends its workflow task and the 3 s schedule-to-close is enforced; retried
     inside one workflow task they were seen to outlive it.
     """
-    reserve = workflow.execute_local_activity_method(
-        AdmissionActivities.reserve_lease,
+    reserve = workflow.execute_local_activity(
+        act.RESERVE_LEASE,
         inp,
+        result_type=ReserveLeaseResult,
         schedule_to_close_timeout=RESERVE_TIMEOUT,
         start_to_close_timeout=timedelta(milliseconds=1500),
         retry_policy=_QUICK_RETRY,
@@ -108,8 +100,8 @@ async def reserve_lease(inp: ReserveLeaseInput) -> ReserveLeaseResult | None:
 
 
 async def release_lease(inp: ReleaseLeaseInput, attempts: int = 10) -> None:
-    await workflow.execute_activity_method(
-        AdmissionActivities.release_lease,
+    await workflow.execute_activity(
+        act.RELEASE_LEASE,
         inp,
         start_to_close_timeout=timedelta(seconds=5),
         retry_policy=dataclasses.replace(_COMPENSATION_RETRY, maximum_attempts=attempts),
@@ -117,45 +109,38 @@ async def release_lease(inp: ReleaseLeaseInput, attempts: int = 10) -> None:
 
 
 async def claim_course(inp: ClaimCourseInput) -> ClaimCourseResult:
-    return await workflow.execute_local_activity_method(
-        CourseActivities.claim_course,
+    claim: ClaimCourseResult = await workflow.execute_local_activity(
+        act.CLAIM_COURSE,
         inp,
+        result_type=ClaimCourseResult,
         schedule_to_close_timeout=timedelta(seconds=5),
         start_to_close_timeout=timedelta(seconds=2),
         retry_policy=_QUICK_RETRY,
     )
+    return claim
 
 
-async def load_course(inp: LoadCourseInput) -> LoadedCourse:
-    return await workflow.execute_activity_method(
-        CourseActivities.load_course,
+async def update_progress(inp: UpdateProgressInput) -> None:
+    await workflow.execute_activity(
+        act.UPDATE_PROGRESS,
         inp,
         start_to_close_timeout=_SECONDS_10,
         retry_policy=PROGRESS_RETRY,
     )
 
 
-async def update_progress(inp: ProgressInput) -> None:
-    await workflow.execute_activity_method(
-        CourseActivities.update_progress,
-        inp,
-        start_to_close_timeout=_SECONDS_10,
-        retry_policy=PROGRESS_RETRY,
-    )
-
-
-async def finish_generation(inp: FinishInput) -> None:
-    await workflow.execute_activity_method(
-        CourseActivities.finish_generation,
+async def finish_generation(inp: FinishGenerationInput) -> None:
+    await workflow.execute_activity(
+        act.FINISH_GENERATION,
         inp,
         start_to_close_timeout=_SECONDS_10,
         retry_policy=_COMPENSATION_RETRY,
     )
 
 
-async def record_metric(inp: MetricInput) -> None:
-    await workflow.execute_activity_method(
-        MetricActivities.record_metric,
+async def record_metric(inp: RecordMetricInput) -> None:
+    await workflow.execute_activity(
+        act.RECORD_METRIC,
         inp,
         start_to_close_timeout=_SECONDS_10,
         retry_policy=_METRIC_RETRY,

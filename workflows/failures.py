@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import workflow
@@ -14,7 +15,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from activities import errors
+    from workflows import errors
 
 
 def application_cause(exc: BaseException) -> ApplicationError | None:
@@ -39,6 +40,15 @@ def retries_exhausted(exc: ActivityError) -> bool:
 
 def timed_out(exc: ActivityError) -> bool:
     return isinstance(exc.cause, TimeoutError)
+
+
+@dataclass
+class Ending:
+    """How a rolled-back run ends the course: `failed` or `cancelled`, the message, details."""
+
+    outcome: str = "failed"
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def describe(exc: BaseException) -> tuple[str, dict[str, Any]]:

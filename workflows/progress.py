@@ -1,4 +1,4 @@
-"""What the run reports: the `progress` query's answer and the admission answers."""
+"""What a run reports: its state for the `progress` query, the Web UI and the admission."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from temporalio import workflow
 
+from workflows import search_attributes as sa
+from workflows.steps import Step
 from workflows.types import AdmissionResult, Decision, GenerationType
 
 with workflow.unsafe.imports_passed_through():
-    from activities.admission import ReserveLeaseResult
+    from activities.types import ReserveLeaseResult
 
 
 @dataclass
@@ -22,6 +24,38 @@ class RunProgress:
     generation_status: str | None
     generation_type: GenerationType | None
     admission: AdmissionResult | None
+
+
+@dataclass
+class RunState:
+    """The run's own view of itself; `set_status` also updates the Web UI and search."""
+
+    phase: str = "admitting"
+    step: Step | None = None
+    step_status: str = "pending"
+    status: str | None = None
+    admission: AdmissionResult | None = None
+
+    @property
+    def generation_type(self) -> GenerationType | None:
+        """The claimed branch: set on the admission once the course is claimed."""
+        return self.admission.generation_type if self.admission else None
+
+    def snapshot(self) -> RunProgress:
+        return RunProgress(
+            phase=self.phase,
+            step=self.step.id if self.step else 0,
+            step_status=self.step_status,
+            generation_status=self.status,
+            generation_type=self.generation_type,
+            admission=self.admission,
+        )
+
+    def set_status(self, status: str) -> None:
+        self.status = status
+        workflow.upsert_search_attributes([sa.GENERATION_STATUS.value_set(status)])
+        step = f"step {self.step.id}/5 · {self.step.name}" if self.step else "admission"
+        workflow.set_current_details(f"**{status}** — {step} ({self.step_status})")
 
 
 def admission_result(

@@ -1,4 +1,4 @@
-"""The five `Keyword` search attributes of DESIGN §5, shared by the workflow, worker and tests."""
+"""The five `Keyword` search attributes of a run, shared by the workflow, worker and tests."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""The five steps of a run (DESIGN §2): names, stage activities, statuses and messages.
+"""The five steps of a run: names, stage activities, statuses, messages and retry budgets.
 
-Pure data, imported by the workflow sandbox, the activities and the tests.
+The frontend reads the step names and messages verbatim. Pure data, imported by the workflow
+sandbox, the activities, the settings and the tests; the stage names are defined here only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Step:
     status: str  # generation_status while the step runs
     started: str  # progress message for `in_progress`
     done: str  # progress message for `completed`
+    attempts: int = 1  # how many times the stage activity is tried
 
 
 _STEP_1 = Step(
@@ -30,41 +32,55 @@ _STEP_1 = Step(
 )
 _STEP_2 = {
     DOCUMENT_PROCESSING: Step(
-        2,
-        "Обработка документов",
-        "document_processing",
-        "processing_documents",
-        "Обрабатываем загруженные документы...",
-        "Документы успешно обработаны",
+        id=2,
+        name="Обработка документов",
+        stage="document_processing",
+        status="processing_documents",
+        started="Обрабатываем загруженные документы...",
+        done="Документы успешно обработаны",
+        attempts=3,
     ),
     STRUCTURE_ANALYSIS: Step(
-        2,
-        "Анализ задачи",
-        "structure_analysis",
-        "analyzing_task",
-        "Анализируем задачу курса...",
-        "Анализ задачи завершен",
+        id=2,
+        name="Анализ задачи",
+        stage="structure_analysis",
+        status="analyzing_task",
+        started="Анализируем задачу курса...",
+        done="Анализ задачи завершен",
+        attempts=3,
     ),
 }
 _LATER = (
     Step(
-        3,
-        "Генерация структуры",
-        "structure_generation",
-        "generating_structure",
-        "Генерация структуры курса...",
-        "Структура курса определена",
+        id=3,
+        name="Генерация структуры",
+        stage="structure_generation",
+        status="generating_structure",
+        started="Генерация структуры курса...",
+        done="Структура курса определена",
+        attempts=3,
     ),
     Step(
-        4,
-        "Создание контента",
-        "text_generation",
-        "generating_content",
-        "Генерация контента...",
-        "Контент сгенерирован",
+        id=4,
+        name="Создание контента",
+        stage="text_generation",
+        status="generating_content",
+        started="Генерация контента...",
+        done="Контент сгенерирован",
+        attempts=5,
     ),
-    Step(5, "Финализация", "finalization", "finalizing", "Финализация курса...", "Курс завершен"),
+    Step(
+        id=5,
+        name="Финализация",
+        stage="finalization",
+        status="finalizing",
+        started="Финализация курса...",
+        done="Курс завершен",
+        attempts=5,
+    ),
 )
+STAGE_STEPS = (*_STEP_2.values(), *_LATER)
+STAGE_NAMES = tuple(step.stage for step in STAGE_STEPS if step.stage)
 
 
 def steps_for(generation_type: GenerationType) -> tuple[Step, ...]:
@@ -75,6 +91,11 @@ def steps_for(generation_type: GenerationType) -> tuple[Step, ...]:
 def stage_steps(generation_type: GenerationType) -> tuple[Step, ...]:
     """Steps 2–5: the ones that call a stage activity."""
     return steps_for(generation_type)[1:]
+
+
+def cleanup_name(stage: str) -> str:
+    """The activity that undoes a stage's side effects (`<stage>_cleanup`, same queue)."""
+    return f"{stage}_cleanup"
 
 
 def generation_type_of(files: object) -> tuple[GenerationType, bool]:

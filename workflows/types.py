@@ -1,4 +1,4 @@
-"""Shared payload types of the course-generation workflow (DESIGN §5), field by field.
+"""Shared payload types of the course-generation workflow, field by field.
 
 Plain dataclasses serialised by the default data converter as snake_case JSON, so workers in
 other languages can read them. No IO, no settings: the workflow sandbox imports this module.

@@ -1,14 +1,13 @@
-"""`POST /api/coursegen/generate`: the old frontend's contract (original-spec-digest §7.1).
+"""`POST /api/coursegen/generate`: the old frontend's contract, kept as its route answered.
 
 Order of checks as the old route: parse and validate the body, authenticate, load the course,
 ownership (403 here, unlike /api/v1), then the same update-with-start as /api/v1. Errors are
-`{error, details?}` bodies, rendered by `api.problems.legacy_body`.
+`{error, details?}` bodies, rendered by `api.legacy.body`.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,9 +15,10 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from api.deps import RequestIdDep, StateDep
-from api.problems import LegacyBadRequest
+from api.legacy import FAILED, LegacyBadRequest
 from api.schemas import LegacyError, LegacyGenerateRequest, LegacyGenerateResponse
 from api.starts import StartCommand
+from db.ids import parse_uuid
 
 router = APIRouter(prefix="/api/coursegen", tags=["compatibility"])
 
@@ -41,9 +41,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "Concurrency limit",
         "Too many concurrent jobs. FREE tier allows 1 concurrent course generation.",
     ),
-    500: _error(
-        "Could not start", "Не удалось инициализировать генерацию курса. Попробуйте позже."
-    ),
+    500: _error("Could not start", FAILED),
 }
 
 
@@ -52,7 +50,7 @@ async def _parse(request: Request) -> LegacyGenerateRequest:
         raw = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):
         raise LegacyBadRequest("Invalid request body", reason="invalid JSON") from None
-    if isinstance(raw, dict) and "courseId" in raw and not _is_uuid(raw["courseId"]):
+    if isinstance(raw, dict) and "courseId" in raw and parse_uuid(raw["courseId"]) is None:
         raise LegacyBadRequest(
             "Invalid courseId format",
             field="courseId",
@@ -67,14 +65,6 @@ async def _parse(request: Request) -> LegacyGenerateRequest:
     if body.webhookUrl is not None and not _is_uri(body.webhookUrl):
         raise LegacyBadRequest("Invalid request body", fields=["webhookUrl"])
     return body
-
-
-def _is_uuid(value: object) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return isinstance(value, str) and len(value) == 36
 
 
 def _is_uri(value: str) -> bool:
@@ -100,7 +90,7 @@ async def generate(
     """Start generation, or return the job already running for the course (same `jobId`)."""
     body = await _parse(request)
     principal = await state.verifier.principal(request.headers.getlist("authorization"))
-    course_id = str(uuid.UUID(body.courseId))
+    course_id = str(parse_uuid(body.courseId))  # `_parse` refused any other courseId
     command = StartCommand(course_id, body.webhookUrl, True, request_id)
     started = await state.starter.start(principal, command)
     return LegacyGenerateResponse(jobId=started.result.workflow_id, courseId=course_id)

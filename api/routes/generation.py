@@ -1,4 +1,8 @@
-"""`/api/v1/courses/{courseId}/generation`: start, status and cancel (DESIGN §6)."""
+"""`/api/v1/courses/{courseId}/generation`: start, status and cancel.
+
+What a start does and answers:
+[admission](../../docs/architecture.md#1-admission-gateway--workflow).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Path, Response, status
 
 from api.deps import PrincipalDep, RequestIdDep, StateDep
-from api.problems import ValidationProblem, doc
+from api.problems import MAY_STILL_START, ValidationProblem, doc
 from api.schemas import (
     WEBHOOK_PATTERN,
     CancelRequest,
@@ -20,7 +24,7 @@ from api.schemas import (
     StartResponse,
     StatusResponse,
 )
-from api.starts import MAY_STILL_START, StartCommand
+from api.starts import StartCommand
 
 router = APIRouter(prefix="/api/v1/courses/{courseId}/generation", tags=["generation"])
 CourseId = Annotated[UUID, Path(alias="courseId", description="The course's UUID")]

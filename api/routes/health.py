@@ -1,4 +1,8 @@
-"""`/healthz` (the process answers) and `/readyz` (a start would be served, DESIGN §6)."""
+"""`/healthz` (the process answers) and `/readyz` (a start would be served now).
+
+See [operations: production settings](../../docs/operations.md#production-settings) for how a
+deployment uses them.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.enums.v1 import TaskQueueType
 
 import temporal_connect
 from api.deps import StateDep
@@ -85,12 +87,5 @@ async def _temporal(state: ApiState) -> None:
         (queues.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
         (queues.stage_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
     ):
-        described = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueue(name=queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
-                task_queue_type=kind,
-            )
-        )
-        if not described.pollers:
+        if not await temporal_connect.live_pollers(client, queue, kind):
             raise NotReady(f"no worker polls task queue {queue}")

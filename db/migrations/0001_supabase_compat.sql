@@ -1,4 +1,4 @@
--- Supabase compatibility (DESIGN §3): on plain PostgreSQL create what a Supabase project
+-- Supabase compatibility: on plain PostgreSQL create what a Supabase project
 -- already has; on Supabase every block below finds its object and does nothing.
 
 DO $$

@@ -1,4 +1,4 @@
--- Tables and enums of DESIGN §3.
+-- Tables and enums of the course generation schema.
 
 CREATE TYPE public.generation_status AS ENUM (
     'pending', 'initializing', 'processing_documents', 'analyzing_task',

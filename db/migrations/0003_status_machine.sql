@@ -1,4 +1,4 @@
--- The generation_status machine of DESIGN §2, enforced by trigger, with its history.
+-- The generation_status machine (see docs/architecture.md), enforced by trigger, with its history.
 -- Helpers live in schema `private`, which the API roles cannot use.
 
 CREATE SCHEMA IF NOT EXISTS private;

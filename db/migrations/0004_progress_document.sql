@@ -1,4 +1,4 @@
--- Pure helpers that build and edit the progress document (DESIGN §3). They live in `private`
+-- Pure helpers that build and edit the progress document. They live in `private`
 -- and are only called from the SECURITY DEFINER writers of 0005.
 
 CREATE FUNCTION private.iso_now() RETURNS text

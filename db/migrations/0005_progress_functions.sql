@@ -1,4 +1,4 @@
--- The three writers of DESIGN §3. Each locks the row, applies the run fence, writes at most
+-- The three course writers. Each locks the row, applies the run fence, writes at most
 -- one UPDATE per state change (nothing when nothing changes), bumps progress_seq and notifies
 -- channel `course_progress`. SECURITY DEFINER with an empty search_path; EXECUTE only for
 -- service_role and the owner (the application's login role, which runs the migrations).

@@ -1,4 +1,4 @@
--- Helpers of DESIGN §3: recording a system metric, and a summary of one course's generation.
+-- Helpers: recording a system metric, and a summary of one course's generation.
 
 CREATE FUNCTION public.record_system_metric(
     p_event_type text, p_severity text, p_user_id uuid DEFAULT NULL,

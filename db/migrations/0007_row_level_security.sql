@@ -1,4 +1,4 @@
--- Row-level security (DESIGN §3). Supabase's default grants give anon/authenticated ALL on
+-- Row-level security. Supabase's default grants give anon/authenticated ALL on
 -- public tables; here they are narrowed, and policies restrict rows. service_role bypasses RLS.
 
 ALTER TABLE public.courses ENABLE ROW LEVEL SECURITY;

@@ -13,9 +13,10 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from activities.leases import create_redis
+from admission import create_redis
 from settings import Settings
-from tests.api.support import SECRET, JwksServer, Keys, make_settings, running_app
+from tests.api.support import JwksServer, running_app
+from tests.factories import JWT_SECRET, Keys, make_settings, queue_env
 from worker import build_workers
 
 
@@ -44,11 +45,9 @@ def api_env(
         "ENVIRONMENT": "test",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": f"{key_prefix}-api-{suffix}",
+        **queue_env(f"api-{suffix}", f"{key_prefix}-api-{suffix}"),
         "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-        "TEMPORAL_TASK_QUEUE": f"api-{suffix}",
-        "TEMPORAL_STAGE_TASK_QUEUE": f"api-stages-{suffix}",
-        "SUPABASE_JWT_SECRET": SECRET,
+        "SUPABASE_JWT_SECRET": JWT_SECRET,
         "SUPABASE_JWKS_URL": jwks_server.url,
         "START_RATE_LIMIT_PER_MINUTE": "0",
         "SIMULATED_STAGE_SECONDS": "0.2",

@@ -1,93 +1,27 @@
-"""Helpers for the API tests: settings, token minting, a local JWKS server, course rows."""
+"""Helpers for the API tests: a local JWKS server, the app behind a client, course reads."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import asyncpg
 import httpx
-import jwt
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 import embedded
-import settings as settings_module
 from api.app import create_app
 from settings import Settings
+from tests.helpers import eventually
 
-SECRET = "api-tests-hs256-secret-" + "0123456789abcdef" * 4
-ISSUER = "https://project.supabase.co/auth/v1"
-
-
-def make_settings(env: dict[str, str]) -> Settings:
-    """A settings tree from explicit environment-style values (the real names of DESIGN §7)."""
-    groups = {
-        name: group(_env_file=None, **env)  # type: ignore[call-arg]
-        for name, group in settings_module._GROUPS.items()
-    }
-    return Settings(**groups)
-
-
-@dataclass
-class Keys:
-    """Signing keys of the tests: the HS256 secret and one ES256 and one RS256 JWKS key."""
-
-    ec_key: ec.EllipticCurvePrivateKey = field(
-        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
-    )
-    rsa_key: rsa.RSAPrivateKey = field(
-        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
-
-    def jwks(self) -> dict[str, Any]:
-        ec_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.ec_key.public_key()))
-        rsa_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.rsa_key.public_key()))
-        return {
-            "keys": [
-                {**ec_jwk, "kid": "es-1", "alg": "ES256", "use": "sig"},
-                {**rsa_jwk, "kid": "rs-1", "alg": "RS256", "use": "sig"},
-            ]
-        }
-
-
-def claims(sub: str, **extra: Any) -> dict[str, Any]:
-    now = int(time.time())
-    base = {
-        "sub": sub,
-        "aud": "authenticated",
-        "role": "authenticated",
-        "iat": now,
-        "exp": now + 3600,
-        "iss": ISSUER,
-        "is_anonymous": False,
-    }
-    base.update(extra)
-    return {k: v for k, v in base.items() if v is not None}
-
-
-def hs_token(sub: str, **extra: Any) -> str:
-    return jwt.encode(claims(sub, **extra), SECRET, algorithm="HS256")
-
-
-def es_token(keys: Keys, sub: str, kid: str = "es-1", **extra: Any) -> str:
-    return jwt.encode(claims(sub, **extra), keys.ec_key, algorithm="ES256", headers={"kid": kid})
-
-
-def rs_token(keys: Keys, sub: str, kid: str = "rs-1", **extra: Any) -> str:
-    return jwt.encode(claims(sub, **extra), keys.rsa_key, algorithm="RS256", headers={"kid": kid})
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+# The simulated stages of the API tests' courses: short, so started runs complete quickly.
+QUICK = {"stage_seconds": 0.2}
 
 
 class JwksServer:
@@ -146,42 +80,7 @@ async def running_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app) as state:
         transport = httpx.ASGITransport(app=with_lifespan_state(app, dict(state or {})))
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
-            client.app_state = state  # type: ignore[attr-defined]
             yield client
-
-
-async def new_user(pool: asyncpg.Pool, tier: str | None = None) -> str:
-    user_id = str(uuid.uuid4())
-    await pool.execute("INSERT INTO auth.users (id) VALUES ($1)", uuid.UUID(user_id))
-    if tier is not None:
-        await pool.execute(
-            "INSERT INTO public.user_profiles (id, tier) VALUES ($1, $2)", uuid.UUID(user_id), tier
-        )
-    return user_id
-
-
-async def new_course(
-    pool: asyncpg.Pool,
-    user_id: str,
-    *,
-    stage_seconds: float = 0.2,
-    fail_at_step: int | None = None,
-    status: str | None = None,
-) -> str:
-    course_id = str(uuid.uuid4())
-    simulation: dict[str, Any] = {"stage_seconds": stage_seconds}
-    if fail_at_step is not None:
-        simulation["fail_at_step"] = fail_at_step
-    await pool.execute(
-        "INSERT INTO public.courses (id, user_id, title, generation_progress, generation_status)"
-        " VALUES ($1, $2, $3, $4, $5::generation_status)",
-        uuid.UUID(course_id),
-        uuid.UUID(user_id),
-        "Test course",
-        {"simulation": simulation},
-        status,
-    )
-    return course_id
 
 
 async def course_row(pool: asyncpg.Pool, course_id: str) -> asyncpg.Record:
@@ -202,7 +101,6 @@ async def wait_status(
     client: httpx.AsyncClient, course_id: str, headers: dict[str, str], *wanted: str
 ) -> dict[str, Any]:
     """Poll the status endpoint until `generationStatus` is one of `wanted`."""
-    from tests.helpers import eventually
 
     async def reached() -> dict[str, Any]:
         response = await client.get(generation(course_id), headers=headers)

@@ -1,5 +1,6 @@
-"""The JWT attack matrix (reference/reliability.md §2.4): every case is 401 with
-`WWW-Authenticate: Bearer`, never 500; valid tokens of each kind pass."""
+"""The JWT attack matrix: every forged, malformed or misused token (no signature, another key,
+HS/RS key confusion, bad or missing claims, oversized) is 401 with `WWW-Authenticate: Bearer`,
+never 500; valid tokens of each kind pass."""
 
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from settings import Settings
-from tests.api.support import (
+from tests.api.support import JwksServer, running_app
+from tests.factories import (
     ISSUER,
-    SECRET,
-    JwksServer,
+    JWT_SECRET,
     Keys,
     bearer,
     claims,
@@ -30,7 +31,6 @@ from tests.api.support import (
     hs_token,
     make_settings,
     rs_token,
-    running_app,
 )
 
 ME = "/api/v1/me/concurrency"
@@ -86,7 +86,7 @@ ATTACKS: dict[str, Headers] = {
     "wrong HS256 secret": lambda k: bearer(
         jwt.encode(claims(USER), "another-secret-0123456789abcdef0123456789", "HS256")
     ),
-    "HS512 with the right secret": lambda k: bearer(jwt.encode(claims(USER), SECRET, "HS512")),
+    "HS512 with the right secret": lambda k: bearer(jwt.encode(claims(USER), JWT_SECRET, "HS512")),
     "ES256 by another key, known kid": lambda k: bearer(
         jwt.encode(claims(USER), _other_ec(), "ES256", headers={"kid": "es-1"})
     ),
@@ -113,15 +113,17 @@ ATTACKS: dict[str, Headers] = {
     "no audience": lambda k: bearer(hs_token(USER, aud=None)),
     "no exp": lambda k: bearer(hs_token(USER, exp=None)),
     "no sub": lambda k: bearer(
-        jwt.encode({c: v for c, v in claims(USER).items() if c != "sub"}, SECRET, "HS256")
+        jwt.encode({c: v for c, v in claims(USER).items() if c != "sub"}, JWT_SECRET, "HS256")
     ),
     "sub not a UUID": lambda k: bearer(hs_token("admin")),
-    "sub an integer": lambda k: bearer(jwt.encode({**claims(USER), "sub": 42}, SECRET, "HS256")),
+    "sub an integer": lambda k: bearer(
+        jwt.encode({**claims(USER), "sub": 42}, JWT_SECRET, "HS256")
+    ),
     "service_role API key": lambda k: bearer(
         jwt.encode(
             {"iss": "supabase", "ref": "x", "role": "service_role", "iat": _ago(0),
              "exp": _ago(-3600)},
-            SECRET,
+            JWT_SECRET,
             "HS256",
         )
     ),
@@ -198,7 +200,7 @@ async def test_anonymous_user_is_403(client: httpx.AsyncClient) -> None:
 
 async def test_anonymous_allowed_when_configured(api_env: dict[str, str]) -> None:
     """With ALLOW_ANONYMOUS=true an anonymous user is served."""
-    settings = make_settings({**api_env, "ALLOW_ANONYMOUS": "true"})
+    settings = make_settings(api_env, ALLOW_ANONYMOUS="true")
     async with running_app(settings) as app:
         response = await app.get(ME, headers=bearer(hs_token(USER, is_anonymous=True)))
     assert response.status_code == 200, response.text
@@ -206,7 +208,7 @@ async def test_anonymous_allowed_when_configured(api_env: dict[str, str]) -> Non
 
 async def test_issuer_checked_when_set(api_env: dict[str, str]) -> None:
     """With AUTH_ISSUER set, another project's issuer and a missing issuer are 401."""
-    settings = make_settings({**api_env, "AUTH_ISSUER": ISSUER})
+    settings = make_settings(api_env, AUTH_ISSUER=ISSUER)
     async with running_app(settings) as app:
         good = await app.get(ME, headers=bearer(hs_token(USER)))
         wrong = await app.get(ME, headers=bearer(hs_token(USER, iss="https://other.supabase.co")))
@@ -217,7 +219,7 @@ async def test_issuer_checked_when_set(api_env: dict[str, str]) -> None:
 
 
 def _settings_with_jwks(api_env: dict[str, str], url: str) -> Settings:
-    return make_settings({**api_env, "SUPABASE_JWKS_URL": url})
+    return make_settings(api_env, SUPABASE_JWKS_URL=url)
 
 
 async def test_jwks_down_on_cold_cache_is_503(api_env: dict[str, str], keys: Keys) -> None:

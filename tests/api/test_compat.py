@@ -1,4 +1,4 @@
-"""`POST /api/coursegen/generate`: the old frontend's bodies and texts (digest §7.1)."""
+"""`POST /api/coursegen/generate`: the bodies and texts the old frontend relies on, unchanged."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.api.support import bearer, course_row, generation, hs_token, new_course, new_user
+from tests.api.support import QUICK, course_row, generation
+from tests.factories import bearer, hs_token, insert_course, insert_user
 
 OLD = "/api/coursegen/generate"
 
 
 async def test_start_and_same_job_again(client: httpx.AsyncClient, pg_pool: asyncpg.Pool) -> None:
     """A start answers the old 200 body; a second start of the running course the same jobId."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user, stage_seconds=2)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation={"stage_seconds": 2})
     headers = bearer(hs_token(user))
     first = await client.post(OLD, headers=headers, json={"courseId": course})
     again = await client.post(OLD, headers=headers, json={"courseId": course, "webhookUrl": None})
@@ -35,8 +36,8 @@ async def test_regenerates_a_completed_course(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     """The old endpoint starts a completed course again; http webhooks keep the uri rule."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user, status="completed")
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK, status="completed")
     response = await client.post(
         OLD,
         headers=bearer(hs_token(user)),
@@ -62,7 +63,7 @@ async def test_bad_body_is_400(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool, content: bytes, error: str
 ) -> None:
     """Missing, malformed or extra fields are 400 with the old `{error, details}` body."""
-    user = await new_user(pg_pool)
+    user = await insert_user(pg_pool)
     response = await client.post(
         OLD,
         headers={**bearer(hs_token(user)), "Content-Type": "application/json"},
@@ -83,8 +84,8 @@ async def test_body_checked_before_auth(client: httpx.AsyncClient) -> None:
 
 async def test_other_users_course_is_403(client: httpx.AsyncClient, pg_pool: asyncpg.Pool) -> None:
     """Another user's course is 403 with the old text (the old contract), nothing started."""
-    owner, other = await new_user(pg_pool), await new_user(pg_pool)
-    course = await new_course(pg_pool, owner)
+    owner, other = await insert_user(pg_pool), await insert_user(pg_pool)
+    course = await insert_course(pg_pool, owner, simulation=QUICK)
     response = await client.post(OLD, headers=bearer(hs_token(other)), json={"courseId": course})
     assert response.status_code == 403
     assert response.json() == {"error": "Forbidden: You do not have access to this course"}
@@ -93,7 +94,7 @@ async def test_other_users_course_is_403(client: httpx.AsyncClient, pg_pool: asy
 
 async def test_unknown_course_is_404(client: httpx.AsyncClient, pg_pool: asyncpg.Pool) -> None:
     """An unknown course is 404 `Course not found`."""
-    user = await new_user(pg_pool)
+    user = await insert_user(pg_pool)
     response = await client.post(
         OLD, headers=bearer(hs_token(user)), json={"courseId": str(uuid.uuid4())}
     )
@@ -103,10 +104,10 @@ async def test_unknown_course_is_404(client: httpx.AsyncClient, pg_pool: asyncpg
 
 async def test_concurrency_limit_is_429(client: httpx.AsyncClient, pg_pool: asyncpg.Pool) -> None:
     """A FREE user's second course is 429 with the old message and details."""
-    user = await new_user(pg_pool)
+    user = await insert_user(pg_pool)
     first, second = (
-        await new_course(pg_pool, user, stage_seconds=30),
-        await new_course(pg_pool, user),
+        await insert_course(pg_pool, user, simulation={"stage_seconds": 30}),
+        await insert_course(pg_pool, user, simulation=QUICK),
     )
     headers = bearer(hs_token(user))
     assert (await client.post(OLD, headers=headers, json={"courseId": first})).status_code == 200

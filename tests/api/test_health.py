@@ -1,4 +1,5 @@
-"""Liveness, readiness and the start-up rules of DESIGN §3 (schema behind, stores down)."""
+"""Liveness, readiness and the start-up rules: a schema that is behind stops the app with one
+line; unreachable stores do not stop it, readiness names them and `/api/v1` answers 503."""
 
 from __future__ import annotations
 
@@ -10,15 +11,8 @@ import pytest
 
 import embedded
 from db.migrate import SchemaBehind
-from tests.api.support import (
-    bearer,
-    generation,
-    hs_token,
-    make_settings,
-    new_course,
-    new_user,
-    running_app,
-)
+from tests.api.support import QUICK, generation, running_app
+from tests.factories import bearer, hs_token, insert_course, insert_user, make_settings
 
 SCHEMA_BEHIND = "schema is behind: run migrations (python -m db migrate)"
 
@@ -40,7 +34,7 @@ async def test_readyz_ready_with_worker(client: httpx.AsyncClient) -> None:
 
 async def test_readyz_names_missing_worker(api_env: dict[str, str]) -> None:
     """Without a worker on the task queues readiness is 503 naming the queue."""
-    settings = make_settings({**api_env, "TEMPORAL_TASK_QUEUE": f"idle-{uuid.uuid4().hex}"})
+    settings = make_settings(api_env, TEMPORAL_TASK_QUEUE=f"idle-{uuid.uuid4().hex}")
     async with running_app(settings) as app:
         response = await app.get("/readyz")
     assert response.status_code == 503
@@ -50,20 +44,14 @@ async def test_readyz_names_missing_worker(api_env: dict[str, str]) -> None:
 
 
 async def test_start_refused_when_schema_behind(
-    api_env: dict[str, str], pg_server: embedded.Store
+    api_env: dict[str, str], empty_database: str
 ) -> None:
     """An app whose PostgreSQL answers with pending migrations refuses to start, saying so."""
-    name = f"cg_api_behind_{uuid.uuid4().hex[:8]}"
-    await embedded.ensure_database(pg_server.url, name)
-    try:
-        url = embedded.with_database(pg_server.url, name)
-        settings = make_settings({**api_env, "DATABASE_URL": url})
-        with pytest.raises(SchemaBehind) as raised:
-            async with running_app(settings):
-                pass
-        assert str(raised.value) == SCHEMA_BEHIND
-    finally:
-        await embedded.drop_database(pg_server.url, name)
+    settings = make_settings(api_env, DATABASE_URL=empty_database)
+    with pytest.raises(SchemaBehind) as raised:
+        async with running_app(settings):
+            pass
+    assert str(raised.value) == SCHEMA_BEHIND
 
 
 async def test_unreachable_stores_start_anyway(api_env: dict[str, str]) -> None:
@@ -71,12 +59,10 @@ async def test_unreachable_stores_start_anyway(api_env: dict[str, str]) -> None:
     three and /api/v1 answers 503 with Retry-After."""
     dead = embedded.free_port()
     settings = make_settings(
-        {
-            **api_env,
-            "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{dead}/postgres",
-            "REDIS_URL": f"redis://127.0.0.1:{dead}/0",
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{dead}",
-        }
+        api_env,
+        DATABASE_URL=f"postgresql://postgres@127.0.0.1:{dead}/postgres",
+        REDIS_URL=f"redis://127.0.0.1:{dead}/0",
+        TEMPORAL_ADDRESS=f"127.0.0.1:{dead}",
     )
     async with running_app(settings) as app:
         ready = await app.get("/readyz")
@@ -108,9 +94,9 @@ async def test_temporal_unreachable_start_is_503(
     api_env: dict[str, str], pg_pool: asyncpg.Pool
 ) -> None:
     """With only Temporal unreachable, a start of an owned course is 503 naming temporal."""
-    settings = make_settings({**api_env, "TEMPORAL_ADDRESS": f"127.0.0.1:{embedded.free_port()}"})
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    settings = make_settings(api_env, TEMPORAL_ADDRESS=f"127.0.0.1:{embedded.free_port()}")
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     async with running_app(settings) as app:
         response = await app.post(generation(course), headers=bearer(hs_token(user)))
     assert response.status_code == 503

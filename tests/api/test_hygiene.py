@@ -1,4 +1,4 @@
-"""Request ids, the body cap, CORS, the start rate limit and webhook rules (DESIGN §6)."""
+"""Request ids, the 64 KiB body cap, CORS, the start rate limit and the webhook URL rules."""
 
 from __future__ import annotations
 
@@ -9,16 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.api.support import (
-    bearer,
-    generation,
-    hs_token,
-    make_settings,
-    new_course,
-    new_user,
-    running_app,
-    wait_status,
-)
+from tests.api.support import QUICK, generation, running_app, wait_status
+from tests.factories import bearer, hs_token, insert_course, insert_user, make_settings
 
 
 @pytest.mark.parametrize("incoming", ["abc-123", "a" * 128, "trace:1.2_3-x"])
@@ -31,7 +23,7 @@ async def test_well_formed_request_id_is_echoed(client: httpx.AsyncClient, incom
 @pytest.mark.parametrize("incoming", [b"", b"a" * 129, b"bad id", b"semi;colon", "ü".encode()])
 async def test_malformed_request_id_is_replaced(client: httpx.AsyncClient, incoming: bytes) -> None:
     """A malformed or missing X-Request-ID is replaced by a fresh UUID (also on errors)."""
-    response = await client.get(generation(str(uuid.uuid4())), headers={"X-Request-ID": incoming})
+    response = await client.get(generation(str(uuid.uuid4())), headers={b"X-Request-ID": incoming})
     assert response.status_code == 401
     assert str(uuid.UUID(response.headers["x-request-id"])) == response.headers["x-request-id"]
 
@@ -44,8 +36,8 @@ async def test_missing_request_id_gets_one(client: httpx.AsyncClient) -> None:
 
 async def test_body_over_64_kib_is_413(client: httpx.AsyncClient, pg_pool: asyncpg.Pool) -> None:
     """Bodies over 64 KiB are 413 payload-too-large, declared or streamed (chunked)."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     headers = {**bearer(hs_token(user)), "Content-Type": "application/json"}
     big = b'{"webhookUrl": "https://x.example/' + b"a" * (65 * 1024) + b'"}'
     declared = await client.post(generation(course), headers=headers, content=big)
@@ -68,8 +60,8 @@ async def test_body_just_under_the_cap_is_read(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     """A 60 KiB body reaches validation (422 for its unknown field), not 413."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     response = await client.post(
         generation(course), headers=bearer(hs_token(user)), json={"pad": "a" * 60 * 1024}
     )
@@ -93,8 +85,8 @@ async def test_cors_allows_only_configured_origins(client: httpx.AsyncClient) ->
 async def test_start_rate_limit(api_env: dict[str, str], pg_pool: asyncpg.Pool) -> None:
     """Over START_RATE_LIMIT_PER_MINUTE start attempts a user gets 429 rate-limited with
     Retry-After; another user is not affected."""
-    settings = make_settings({**api_env, "START_RATE_LIMIT_PER_MINUTE": "2"})
-    user, other = await new_user(pg_pool), await new_user(pg_pool)
+    settings = make_settings(api_env, START_RATE_LIMIT_PER_MINUTE="2")
+    user, other = await insert_user(pg_pool), await insert_user(pg_pool)
     missing = generation(str(uuid.uuid4()))
     async with running_app(settings) as app:
         answers = [
@@ -119,9 +111,9 @@ async def test_http_webhook_allowed_when_configured(
     api_env: dict[str, str], pg_pool: asyncpg.Pool, running_workers: None
 ) -> None:
     """With ALLOW_HTTP_WEBHOOKS=true an http webhookUrl is accepted on /api/v1."""
-    settings = make_settings({**api_env, "ALLOW_HTTP_WEBHOOKS": "true"})
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    settings = make_settings(api_env, ALLOW_HTTP_WEBHOOKS="true")
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     headers = bearer(hs_token(user))
     async with running_app(settings) as app:
         response = await app.post(

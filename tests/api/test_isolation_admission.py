@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -10,20 +11,19 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest_asyncio
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 import embedded
-from activities.leases import create_redis
-from tests.api.support import (
+from admission import create_redis
+from tests.api.support import QUICK, course_row, generation, running_app, wait_status
+from tests.factories import (
     bearer,
-    course_row,
-    generation,
     hs_token,
+    insert_course,
+    insert_user,
     make_settings,
-    new_course,
-    new_user,
-    running_app,
-    wait_status,
+    queue_env,
 )
 from tests.helpers import eventually
 from worker import build_workers
@@ -33,8 +33,8 @@ async def test_user_b_gets_404_and_a_is_untouched(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool, temporal_env: WorkflowEnvironment
 ) -> None:
     """B's start, status and cancel of A's course are 404, and A's run keeps RUNNING."""
-    a, b = await new_user(pg_pool), await new_user(pg_pool)
-    course = await new_course(pg_pool, a, stage_seconds=30)
+    a, b = await insert_user(pg_pool), await insert_user(pg_pool)
+    course = await insert_course(pg_pool, a, simulation={"stage_seconds": 30})
     started = await client.post(generation(course), headers=bearer(hs_token(a)))
     assert started.status_code == 202
     before = await course_row(pg_pool, course)
@@ -51,7 +51,7 @@ async def test_user_b_gets_404_and_a_is_untouched(
     handle = temporal_env.client.get_workflow_handle(
         started.json()["workflowId"], run_id=started.json()["runId"]
     )
-    assert (await handle.describe()).status.name == "RUNNING"  # type: ignore[union-attr]
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     b_usage = (await client.get("/api/v1/me/concurrency", headers=as_b)).json()
     assert b_usage["active"] == []
     await client.post(f"{generation(course)}/cancel", headers=bearer(hs_token(a)))
@@ -62,9 +62,9 @@ async def test_free_user_second_course_then_admitted_after_first_completes(
 ) -> None:
     """FREE: a second course while the first runs is 429 concurrency-limit with Retry-After and
     the first in `active`; once the first completes, the second is admitted."""
-    user = await new_user(pg_pool)
-    first = await new_course(pg_pool, user, stage_seconds=0.5)
-    second = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool)
+    first = await insert_course(pg_pool, user, simulation={"stage_seconds": 0.5})
+    second = await insert_course(pg_pool, user, simulation=QUICK)
     headers = bearer(hs_token(user))
     started = await client.post(generation(first), headers=headers)
     assert started.status_code == 202
@@ -93,18 +93,14 @@ async def outage_app(
     data_dir: Path,
     temporal_env: WorkflowEnvironment,
     pg_pool: asyncpg.Pool,
-) -> AsyncIterator[tuple[httpx.AsyncClient, object]]:
+) -> AsyncIterator[tuple[httpx.AsyncClient, subprocess.Popen[bytes]]]:
     """App and worker on their own redis-server (which the test kills) and task queues."""
     port = embedded.free_port()
     proc = embedded.start_redis_server(data_dir / f"redis-{port}", port)
     suffix = uuid.uuid4().hex[:8]
     settings = make_settings(
-        {
-            **api_env,
-            "REDIS_URL": f"redis://127.0.0.1:{port}/0",
-            "TEMPORAL_TASK_QUEUE": f"outage-{suffix}",
-            "TEMPORAL_STAGE_TASK_QUEUE": f"outage-stages-{suffix}",
-        }
+        {**api_env, **queue_env(f"outage-{suffix}", api_env["REDIS_KEY_PREFIX"])},
+        REDIS_URL=f"redis://127.0.0.1:{port}/0",
     )
     redis = create_redis(settings.stores.redis_url or "")
     try:
@@ -119,14 +115,14 @@ async def outage_app(
 
 
 async def test_redis_down_is_503_and_course_untouched(
-    outage_app: tuple[httpx.AsyncClient, object], pg_pool: asyncpg.Pool
+    outage_app: tuple[httpx.AsyncClient, subprocess.Popen[bytes]], pg_pool: asyncpg.Pool
 ) -> None:
     """With Redis stopped, a start is 503 dependency-unavailable with Retry-After, the course is
     untouched, and readiness names redis."""
     app, proc = outage_app
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
-    embedded.stop_process(proc)  # type: ignore[arg-type]
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
+    embedded.stop_process(proc)
     response = await app.post(generation(course), headers=bearer(hs_token(user)))
     assert response.status_code == 503, response.text
     assert response.json()["type"] == "/problems/dependency-unavailable"

@@ -1,4 +1,4 @@
-"""Contract of `POST /api/v1/courses/{courseId}/generation` (DESIGN §6, every code)."""
+"""Contract of `POST /api/v1/courses/{courseId}/generation`: every status code it documents."""
 
 from __future__ import annotations
 
@@ -8,15 +8,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.api.support import (
-    bearer,
-    course_row,
-    generation,
-    hs_token,
-    new_course,
-    new_user,
-    wait_status,
-)
+from tests.api.support import QUICK, course_row, generation, running_app, wait_status
+from tests.factories import bearer, hs_token, insert_course, insert_user, make_settings
 from tests.helpers import eventually
 
 PROBLEM = "application/problem+json"
@@ -26,8 +19,8 @@ async def test_new_run_is_202_with_location(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     """A start admits a new run: 202, Location, the start body, and the row already claimed."""
-    user = await new_user(pg_pool, tier="premium")
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool, tier="premium")
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     response = await client.post(generation(course), headers=bearer(hs_token(user)), json={})
     assert response.status_code == 202, response.text
     assert response.headers["location"] == generation(course)
@@ -52,8 +45,8 @@ async def test_tier_from_app_metadata_wins(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     """The JWT's app_metadata.tier is used before the profile row; user_metadata never."""
-    user = await new_user(pg_pool, tier="FREE")
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool, tier="FREE")
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     token = hs_token(user, app_metadata={"tier": "basic"}, user_metadata={"tier": "PREMIUM"})
     response = await client.post(generation(course), headers=bearer(token))
     assert response.status_code == 202, response.text
@@ -65,8 +58,8 @@ async def test_same_running_course_is_200_same_run(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     """A second start of a running course answers 200 with the same run id."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user, stage_seconds=2)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation={"stage_seconds": 2})
     headers = bearer(hs_token(user))
     first = await client.post(generation(course), headers=headers)
     second = await client.post(generation(course), headers=headers)
@@ -86,8 +79,8 @@ async def test_unauthenticated_is_401(client: httpx.AsyncClient) -> None:
 
 async def test_anonymous_is_403(client: httpx.AsyncClient, pg_pool: asyncpg.Pool) -> None:
     """An anonymous user cannot start, and the course is untouched."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     response = await client.post(
         generation(course), headers=bearer(hs_token(user, is_anonymous=True))
     )
@@ -98,7 +91,7 @@ async def test_anonymous_is_403(client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 
 async def test_unknown_course_is_404(client: httpx.AsyncClient, pg_pool: asyncpg.Pool) -> None:
     """A course that does not exist is 404 not-found (problem+json)."""
-    user = await new_user(pg_pool)
+    user = await insert_user(pg_pool)
     response = await client.post(generation(str(uuid.uuid4())), headers=bearer(hs_token(user)))
     assert response.status_code == 404
     assert response.headers["content-type"] == PROBLEM
@@ -109,8 +102,8 @@ async def test_completed_course_needs_regenerate(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     """A completed course is 409 already-completed unless `regenerate: true` (then 202)."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user, status="completed")
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK, status="completed")
     headers = bearer(hs_token(user))
     refused = await client.post(generation(course), headers=headers, json={})
     assert refused.status_code == 409
@@ -124,8 +117,8 @@ async def test_closing_run_is_409_with_retry_after(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     """A start that reaches a run still compensating is 409 closing with Retry-After: 5."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user, stage_seconds=30)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation={"stage_seconds": 30})
     await pg_pool.execute(
         "UPDATE public.courses SET generation_progress = generation_progress ||"
         ' \'{"simulation": {"stage_seconds": 30, "cleanup_seconds": 4}}\'::jsonb'
@@ -164,8 +157,8 @@ async def test_bad_body_is_422(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool, body: object
 ) -> None:
     """Unknown fields, non-https webhooks and wrong types are 422 validation; nothing starts."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     response = await client.post(generation(course), headers=bearer(hs_token(user)), json=body)
     assert response.status_code == 422, response.text
     assert response.json()["type"] == "/problems/validation"
@@ -176,8 +169,8 @@ async def test_malformed_json_and_bad_id_are_422(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     """Malformed JSON and a non-UUID course id are 422, not 400 or 500."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     headers = {**bearer(hs_token(user)), "Content-Type": "application/json"}
     broken = await client.post(generation(course), headers=headers, content=b"{not json")
     bad_id = await client.post(generation("not-a-uuid"), headers=headers)
@@ -187,8 +180,8 @@ async def test_malformed_json_and_bad_id_are_422(
 
 async def test_https_webhook_is_accepted(client: httpx.AsyncClient, pg_pool: asyncpg.Pool) -> None:
     """An https webhookUrl is accepted and the run starts."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     response = await client.post(
         generation(course),
         headers=bearer(hs_token(user)),
@@ -203,14 +196,13 @@ async def test_start_timeout_is_503_and_retry_attaches(
 ) -> None:
     """When the admission update does not answer within START_TIMEOUT_SECONDS (no worker), the
     start is 503 saying the run may still start, and the retry attaches to the same run."""
-    from api.starts import MAY_STILL_START
-    from tests.api.support import make_settings, running_app
+    from api.problems import MAY_STILL_START
 
     settings = make_settings(
-        {**api_env, "TEMPORAL_TASK_QUEUE": f"idle-{uuid.uuid4().hex}", "START_TIMEOUT_SECONDS": "1"}
+        api_env, TEMPORAL_TASK_QUEUE=f"idle-{uuid.uuid4().hex}", START_TIMEOUT_SECONDS="1"
     )
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     async with running_app(settings) as app:
         first = await app.post(generation(course), headers=bearer(hs_token(user)))
         second = await app.post(generation(course), headers=bearer(hs_token(user)))

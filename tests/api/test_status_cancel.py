@@ -1,4 +1,4 @@
-"""Contract of the status, cancel and `/me/concurrency` rows of DESIGN §6."""
+"""Contract of the status, cancel and `/me/concurrency` endpoints: each answer they document."""
 
 from __future__ import annotations
 
@@ -7,15 +7,8 @@ import uuid
 import asyncpg
 import httpx
 
-from tests.api.support import (
-    bearer,
-    course_row,
-    generation,
-    hs_token,
-    new_course,
-    new_user,
-    wait_status,
-)
+from tests.api.support import QUICK, course_row, generation, wait_status
+from tests.factories import bearer, hs_token, insert_course, insert_user
 from tests.helpers import eventually
 
 
@@ -23,8 +16,8 @@ async def test_status_of_a_course_without_run(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     """A never-started course reads back with null run fields and the caller's tier."""
-    user = await new_user(pg_pool, tier="standard")
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool, tier="standard")
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     response = await client.get(generation(course), headers=bearer(hs_token(user)))
     assert response.status_code == 200
     assert response.json() == {
@@ -33,7 +26,7 @@ async def test_status_of_a_course_without_run(
         "runId": None,
         "generationStatus": None,
         "workflowStatus": None,
-        "progress": {"simulation": {"stage_seconds": 0.2}},
+        "progress": {"simulation": QUICK},
         "startedAt": None,
         "completedAt": None,
         "tier": "STANDARD",
@@ -44,8 +37,8 @@ async def test_status_follows_the_run_to_completion(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     """Status shows the run while it goes and COMPLETED with the full progress document after."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     headers = bearer(hs_token(user))
     started = (await client.post(generation(course), headers=headers)).json()
     early = (await client.get(generation(course), headers=headers)).json()
@@ -63,7 +56,7 @@ async def test_status_follows_the_run_to_completion(
     assert isinstance(progress, dict)
     assert progress["percentage"] == 100
     assert [step["status"] for step in progress["steps"]] == ["completed"] * 5
-    assert progress["simulation"] == {"stage_seconds": 0.2}
+    assert progress["simulation"] == QUICK
     assert body["startedAt"]
     assert body["completedAt"]
 
@@ -72,8 +65,8 @@ async def test_status_when_temporal_forgot_the_run(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     """A recorded run that Temporal does not know reads back with workflowStatus null."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     await pg_pool.execute(
         "UPDATE public.courses SET workflow_id = $2, run_id = $3 WHERE id = $1",
         uuid.UUID(course),
@@ -87,7 +80,7 @@ async def test_status_when_temporal_forgot_the_run(
 
 async def test_status_404_and_401(client: httpx.AsyncClient, pg_pool: asyncpg.Pool) -> None:
     """Status of an unknown course is 404; without a token 401."""
-    user = await new_user(pg_pool)
+    user = await insert_user(pg_pool)
     missing = await client.get(generation(str(uuid.uuid4())), headers=bearer(hs_token(user)))
     anonymous = await client.get(generation(str(uuid.uuid4())))
     assert (missing.status_code, anonymous.status_code) == (404, 401)
@@ -98,8 +91,8 @@ async def test_cancel_running_then_not_running(
 ) -> None:
     """Cancel answers 202 while the run is open (repeats too), the run ends CANCELED with the
     course cancelled, and a later cancel is 409 not-running."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user, stage_seconds=30)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation={"stage_seconds": 30})
     headers = bearer(hs_token(user))
     started = (await client.post(generation(course), headers=headers)).json()
     cancel = f"{generation(course)}/cancel"
@@ -128,8 +121,8 @@ async def test_cancel_running_then_not_running(
 
 async def test_cancel_without_run_is_409(client: httpx.AsyncClient, pg_pool: asyncpg.Pool) -> None:
     """Cancelling a course that never ran is 409 not-running; the row is untouched."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     response = await client.post(f"{generation(course)}/cancel", headers=bearer(hs_token(user)))
     assert response.status_code == 409
     assert response.json()["type"] == "/problems/not-running"
@@ -138,8 +131,8 @@ async def test_cancel_without_run_is_409(client: httpx.AsyncClient, pg_pool: asy
 
 async def test_cancel_404_401_422(client: httpx.AsyncClient, pg_pool: asyncpg.Pool) -> None:
     """Cancel of an unknown course is 404, without a token 401, with unknown fields 422."""
-    user = await new_user(pg_pool)
-    course = await new_course(pg_pool, user)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation=QUICK)
     headers = bearer(hs_token(user))
     missing = await client.post(f"{generation(str(uuid.uuid4()))}/cancel", headers=headers)
     no_token = await client.post(f"{generation(course)}/cancel")
@@ -151,8 +144,8 @@ async def test_me_concurrency_lists_active_courses(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
     """`/me/concurrency` gives the tier, its limit and the courses holding a slot."""
-    user = await new_user(pg_pool, tier="BASIC")
-    course = await new_course(pg_pool, user, stage_seconds=30)
+    user = await insert_user(pg_pool, tier="BASIC")
+    course = await insert_course(pg_pool, user, simulation={"stage_seconds": 30})
     headers = bearer(hs_token(user))
     idle = (await client.get("/api/v1/me/concurrency", headers=headers)).json()
     assert idle == {"tier": "BASIC", "limit": 2, "active": []}

@@ -11,13 +11,12 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 
 import embedded
 from tests.helpers import eventually
@@ -46,7 +45,7 @@ class Launch:
         return f"http://127.0.0.1:{self.ports['API_PORT']}"
 
 
-def start_launcher(tmp_path: Path, data_dir: Path, overrides: dict[str, str]) -> Launch:
+def start_launcher(tmp_path: Path, data_dir: Path, overrides: Mapping[str, str]) -> Launch:
     ports = {name: embedded.free_port() for name in PORTS}
     unset = ("TEMPORAL_ADDRESS", "DATABASE_URL", "REDIS_URL")
     env = {key: value for key, value in os.environ.items() if key not in unset}
@@ -182,40 +181,48 @@ def launch_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@dataclass
+class Launcher:
+    """Starts `python -m devstack` with this test's log and data folder."""
+
+    tmp_path: Path
+    data_dir: Path
+    launches: list[Launch] = field(default_factory=list)
+
+    def start(self, **overrides: str) -> Launch:
+        launch = start_launcher(self.tmp_path, self.data_dir, overrides)
+        self.launches.append(launch)
+        return launch
+
+    def kill_leftovers(self) -> None:
+        """Kill whatever a failed test left running, so one failure cannot leak processes."""
+        for launch in self.launches:
+            if launch.proc.poll() is None:
+                launch.proc.kill()
+                launch.proc.wait()
+            for pid in {*descendants(launch.proc.pid), postmaster_pid(launch.data_dir) or 0} - {0}:
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+
 @pytest.fixture
-def cleanup_launches() -> Iterator[list[Launch]]:
-    """Kill whatever a failed test left running, so one failure cannot leak processes."""
-    launches: list[Launch] = []
-    yield launches
-    for launch in launches:
-        if launch.proc.poll() is None:
-            launch.proc.kill()
-            launch.proc.wait()
-        for pid in {*descendants(launch.proc.pid), postmaster_pid(launch.data_dir) or 0} - {0}:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+def launcher(tmp_path: Path, launch_dir: Path) -> Iterator[Launcher]:
+    started = Launcher(tmp_path, launch_dir)
+    yield started
+    started.kill_leftovers()
 
 
-@pytest_asyncio.fixture
-async def throwaway_database(pg_server: embedded.Store) -> AsyncIterator[str]:
-    name = f"cg_launcher_{uuid.uuid4().hex[:8]}"
-    await embedded.ensure_database(pg_server.url, name)
-    yield embedded.with_database(pg_server.url, name)
-    await embedded.drop_database(pg_server.url, name)
+@pytest.fixture
+def stores(empty_database: str, redis_url: str) -> dict[str, str]:
+    """The session's PostgreSQL (a database of the test's own) and Redis, by URL."""
+    return {"DATABASE_URL": empty_database, "REDIS_URL": redis_url}
 
 
 async def test_launcher_serves_readiness_and_stops_everything_on_sigint(
-    tmp_path: Path,
-    launch_dir: Path,
-    throwaway_database: str,
-    redis_url: str,
-    cleanup_launches: list[Launch],
+    launcher: Launcher, stores: dict[str, str]
 ) -> None:
     """With store URLs given, the launcher gets to readiness and SIGINT leaves nothing behind."""
-    stores = {"DATABASE_URL": throwaway_database, "REDIS_URL": redis_url}
-    launch = start_launcher(tmp_path, launch_dir, stores)
-    cleanup_launches.append(launch)
-
+    launch = launcher.start(**stores)
     await wait_ready(launch)
     await web_ui_answers(launch)
     block = await printed_block(launch)
@@ -226,21 +233,13 @@ async def test_launcher_serves_readiness_and_stops_everything_on_sigint(
     await stop_and_check(launch, started)
 
 
-async def test_launcher_embeds_stores_when_none_answers(
-    tmp_path: Path, launch_dir: Path, cleanup_launches: list[Launch]
-) -> None:
+async def test_launcher_embeds_stores_when_none_answers(launcher: Launcher) -> None:
     """With no store URL and no local server answering, it embeds both and stops them too."""
     closed = {name: embedded.free_port() for name in ("pg", "redis")}
-    launch = start_launcher(
-        tmp_path,
-        launch_dir,
-        {
-            "DEVSTACK_LOCAL_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{closed['pg']}/postgres",
-            "DEVSTACK_LOCAL_REDIS_URL": f"redis://127.0.0.1:{closed['redis']}/0",
-        },
+    launch = launcher.start(
+        DEVSTACK_LOCAL_POSTGRES_URL=f"postgresql://postgres@127.0.0.1:{closed['pg']}/postgres",
+        DEVSTACK_LOCAL_REDIS_URL=f"redis://127.0.0.1:{closed['redis']}/0",
     )
-    cleanup_launches.append(launch)
-
     await wait_ready(launch)
     block = await printed_block(launch)
     for part in ("Temporal", "PostgreSQL", "Redis"):
@@ -253,16 +252,10 @@ async def test_launcher_embeds_stores_when_none_answers(
 
 
 async def test_launcher_stops_everything_when_a_child_dies(
-    tmp_path: Path,
-    launch_dir: Path,
-    throwaway_database: str,
-    redis_url: str,
-    cleanup_launches: list[Launch],
+    launcher: Launcher, stores: dict[str, str]
 ) -> None:
     """When the worker dies, the launcher stops every other process and exits non-zero."""
-    stores = {"DATABASE_URL": throwaway_database, "REDIS_URL": redis_url}
-    launch = start_launcher(tmp_path, launch_dir, stores)
-    cleanup_launches.append(launch)
+    launch = launcher.start(**stores)
     await wait_ready(launch)
     started = descendants(launch.proc.pid)
     workers = [pid for pid in started if command_line(pid).endswith("-m worker")]
@@ -276,13 +269,13 @@ async def test_launcher_stops_everything_when_a_child_dies(
     await all_gone(launch, started)
 
 
-def test_launcher_refuses_a_port_in_use(tmp_path: Path, launch_dir: Path) -> None:
+def test_launcher_refuses_a_port_in_use(launcher: Launcher) -> None:
     """A port already taken stops start-up at once, naming its variable, starting nothing."""
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        launch = start_launcher(tmp_path, launch_dir, {"TEMPORAL_UI_PORT": str(port)})
+        launch = launcher.start(TEMPORAL_UI_PORT=str(port))
         code = launch.proc.wait(timeout=30)
 
     assert code == 1, launch.output()
@@ -299,16 +292,13 @@ def processes_mentioning(text: str) -> list[int]:
 
 
 async def test_launcher_stopped_while_embedding_postgres_leaves_no_server(
-    tmp_path: Path, launch_dir: Path, cleanup_launches: list[Launch]
+    launcher: Launcher, launch_dir: Path
 ) -> None:
     """SIGINT while the embedded PostgreSQL is still starting stops it too once it is up."""
     closed = embedded.free_port()
-    launch = start_launcher(
-        tmp_path,
-        launch_dir,
-        {"DEVSTACK_LOCAL_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:{closed}/postgres"},
+    launch = launcher.start(
+        DEVSTACK_LOCAL_POSTGRES_URL=f"postgresql://postgres@127.0.0.1:{closed}/postgres"
     )
-    cleanup_launches.append(launch)
 
     async def initialising() -> None:
         assert (launch_dir / "postgres").exists(), launch.output()

@@ -8,7 +8,8 @@ import pytest
 from redis.crc import key_slot
 
 from activities.admission import holder_info
-from activities.leases import SCRIPT_NAMES, SCRIPTS, Holder, LeaseKeys, create_redis
+from admission import Holder, LeaseKeys, create_redis
+from admission.store import SCRIPT_NAMES, SCRIPTS
 
 
 def test_keys_carry_the_prefix_and_one_hash_tag() -> None:
@@ -30,9 +31,10 @@ def test_prefix_with_braces_is_refused() -> None:
 
 
 def test_every_script_is_a_file_loaded_once() -> None:
-    """The four Lua scripts are read from `activities/lua/` at import."""
+    """The four Lua scripts are read from `admission/lua/` at import, each after the prelude."""
     assert set(SCRIPTS) == set(SCRIPT_NAMES) == {"reserve", "release", "usage", "holders"}
     assert all("redis.call" in text for text in SCRIPTS.values())
+    assert all(text.count("local function clock") == 1 for text in SCRIPTS.values())
 
 
 def test_holder_info_reports_course_and_iso_utc_since() -> None:
@@ -44,12 +46,13 @@ def test_holder_info_reports_course_and_iso_utc_since() -> None:
     )
 
 
-async def test_client_has_short_timeouts_and_no_retries() -> None:
-    """`create_redis` sets ~1 s connect and socket timeouts and turns retries off."""
+async def test_client_has_short_timeouts_and_one_retry() -> None:
+    """`create_redis` sets ~1 s connect and socket timeouts and one immediate retry (for a
+    pooled connection a Redis restart left dead), so an outage still surfaces quickly."""
     client = create_redis("redis://127.0.0.1:6379/0")
     kwargs = client.connection_pool.connection_kwargs
     try:
         assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (1.0, 1.0)
-        assert kwargs["retry"].get_retries() == 0
+        assert kwargs["retry"].get_retries() == 1
     finally:
         await client.aclose()

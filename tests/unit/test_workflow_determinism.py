@@ -1,4 +1,5 @@
-"""`workflows/` stays deterministic: no IO or nondeterministic imports or calls (STYLE §1)."""
+"""`workflows/` stays deterministic, so Temporal can replay every run: no IO and no
+nondeterministic imports or calls, activity code only through the sandbox passthrough."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import pytest
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 # `start.py` is client-side (the gateway builds the start with it); the sandbox never loads it.
 CLIENT_SIDE = {"start.py"}
-ALLOWED = ("__future__", "asyncio", "dataclasses", "collections.abc", "typing", "datetime")
-ALLOWED += ("temporalio.workflow", "temporalio.common", "temporalio.exceptions")
-ALLOWED += ("workflows",)
+ALLOWED = (
+    *("__future__", "asyncio", "dataclasses", "collections.abc", "typing", "datetime"),
+    *("temporalio.workflow", "temporalio.common", "temporalio.exceptions"),
+    "workflows",
+)
 PASSED_THROUGH = ("activities", "tiers")
 FORBIDDEN_NAMES = {"now", "utcnow", "today", "uuid4", "uuid1", "random", "randint", "time", "sleep"}
 FORBIDDEN_FROM_DATETIME = {"datetime", "date"}
@@ -78,3 +81,76 @@ def test_checker_catches_io(tmp_path: Path) -> None:
     client = tmp_path / "client.py"
     client.write_text("from temporalio.client import Client\n")
     assert violations(client) == ["client.py:import temporalio.client"]
+
+
+ROOT = WORKFLOWS.parent
+# Modules the sandbox may reach through any chain of imports, pass-through ones included.
+IO_FREE = (
+    *("__future__", "asyncio", "dataclasses", "collections.abc", "typing", "datetime", "enum"),
+    *("temporalio.workflow", "temporalio.common", "temporalio.exceptions"),
+)
+IO_FREE_LOCAL = ("workflows", "activities.types", "activities", "tiers")
+
+
+def _local_path(module: str) -> Path | None:
+    base = ROOT.joinpath(*module.split("."))
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """Every module `path` imports when it runs (not those under `if TYPE_CHECKING:`)."""
+    tree = ast.parse(path.read_text(), str(path))
+    typing_only = {
+        child.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for child in ast.walk(node)
+        if hasattr(child, "lineno")
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom) and node.lineno not in typing_only:
+            found |= set(_modules(node))
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def import_closure(start: list[Path]) -> tuple[set[str], set[str]]:
+    """The local modules reachable from `start`, and the outside modules they import."""
+    local: set[str] = set()
+    outside: set[str] = set()
+    queue = [name for path in start for name in _runtime_imports(path)]
+    while queue:
+        module = queue.pop()
+        parts = module.split(".")
+        for depth in range(1, len(parts) + 1):
+            name = ".".join(parts[:depth])
+            path = _local_path(name)
+            if path is None:
+                if depth == 1 or _local_path(".".join(parts[: depth - 1])) is None:
+                    outside.add(module)
+                break
+            if name not in local:
+                local.add(name)
+                queue += list(_runtime_imports(path))
+    return local, outside
+
+
+def test_transitive_imports_of_workflows_are_io_free() -> None:
+    """Following every import from `workflows/` (pass-through ones too) reaches no IO module:
+    no asyncpg, redis, httpx, settings or database code gets into the workflow sandbox."""
+    start = sorted(p for p in WORKFLOWS.glob("*.py") if p.name not in CLIENT_SIDE)
+    local, outside = import_closure(start)
+    assert sorted(m for m in local if not _within(m, IO_FREE_LOCAL)) == []
+    assert sorted(m for m in outside if not _within(m, IO_FREE)) == []
+
+
+def test_closure_follows_pass_through_imports() -> None:
+    """The closure walks into the modules a workflow module imports, so IO two hops away shows."""
+    local, outside = import_closure([ROOT / "activities" / "course.py"])
+    assert "db.repository" in local
+    assert "asyncpg" in outside

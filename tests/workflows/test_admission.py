@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import time
-import uuid
+from pathlib import Path
 
-import asyncpg
 import pytest
-from temporalio.client import Client
 
 import embedded
 from tests.helpers import eventually
-from tests.workflows.conftest import Stack, make_settings, open_stack
+from tests.workflows.support import Stack, Stacks
 from workflows import search_attributes as sa
 
 HOLD = {"hold_at_step": 2, "hold_seconds": 60}
@@ -65,21 +63,12 @@ async def test_second_start_of_a_running_course_attaches(stack: Stack) -> None:
 # The SDK warns when core times out a local activity attempt that has just finished (a benign
 # race); the suite turns warnings into errors, which would stop the activity worker.
 @pytest.mark.filterwarnings("ignore:Cannot find activity to cancel:UserWarning")
-async def test_redis_down_answers_unavailable(
-    temporal_client: Client,
-    pg_pool: asyncpg.Pool,
-    key_prefix: str,
-    task_queue: str,
-    data_dir,
-) -> None:
+async def test_redis_down_answers_unavailable(stacks: Stacks, data_dir: Path) -> None:
     """With the lease store stopped the update answers `unavailable` in ~3 s, course untouched."""
     port = embedded.free_port()
     redis = embedded.start_redis_server(data_dir / f"redis-{port}", port)
-    settings = make_settings(task_queue, f"{key_prefix}:{uuid.uuid4().hex[:8]}")
     try:
-        async with open_stack(
-            temporal_client, pg_pool, f"redis://127.0.0.1:{port}/0", settings
-        ) as stack:
+        async with stacks.open(REDIS_URL=f"redis://127.0.0.1:{port}/0") as stack:
             course = await stack.create_course()
             redis.kill()
             redis.wait()

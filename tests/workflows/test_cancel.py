@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
-import asyncpg
 import pytest
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import CancelledError
 
 import embedded
 from tests.helpers import eventually
-from tests.workflows.conftest import (
+from tests.workflows.support import (
     Course,
     Stack,
+    Stacks,
+    assert_stage,
     cancelled_activities,
-    make_settings,
-    open_stack,
-    pending_stage_started,
     scheduled_activities,
 )
 from workflows.steps import CANCELLED_MESSAGE
@@ -58,7 +55,7 @@ async def test_cancel_during_stage_with_the_cli(stack: Stack) -> None:
     """`temporal workflow cancel` during a stage: the stage sees the cancel, then the saga runs."""
     course = await stack.create_course(simulation={"hold_at_step": 3, "hold_seconds": 60})
     _, handle = await stack.start(course)
-    await eventually(lambda: pending_stage_started(handle, "structure_generation"))
+    await eventually(lambda: assert_stage(handle, "structure_generation"))
     address = stack.client.service_client.config.target_host
     process = await asyncio.create_subprocess_exec(
         str(embedded.venv_binary("temporal")),
@@ -103,7 +100,7 @@ async def test_cancel_reason_is_the_message(stack: Stack) -> None:
     """A cancel carrying a reason stores that reason instead of the default message."""
     course = await stack.create_course(simulation={"hold_at_step": 2, "hold_seconds": 60})
     _, handle = await stack.start(course)
-    await eventually(lambda: pending_stage_started(handle, "structure_analysis"))
+    await eventually(lambda: assert_stage(handle, "structure_analysis"))
     await handle.cancel(reason="changed my mind")
     with pytest.raises(WorkflowFailureError):
         await handle.result()
@@ -113,16 +110,13 @@ async def test_cancel_reason_is_the_message(stack: Stack) -> None:
 
 
 async def test_cancel_lands_when_the_stage_finishes_before_its_next_heartbeat(
-    temporal_client: Client, pg_pool: asyncpg.Pool, redis_url: str, key_prefix: str, task_queue: str
+    stacks: Stacks,
 ) -> None:
     """A cancel the stage never sees (heartbeats throttled past its end) still cancels the run."""
-    settings = make_settings(
-        task_queue, f"{key_prefix}:{uuid.uuid4().hex[:8]}", heartbeat_timeout_seconds=10
-    )
-    async with open_stack(temporal_client, pg_pool, redis_url, settings) as slow_heartbeats:
+    async with stacks.open(STAGE_HEARTBEAT_TIMEOUT_SECONDS="10") as slow_heartbeats:
         course = await slow_heartbeats.create_course(simulation={"stage_seconds": 2})
         _, handle = await slow_heartbeats.start(course)
-        await eventually(lambda: pending_stage_started(handle, "structure_analysis"))
+        await eventually(lambda: assert_stage(handle, "structure_analysis"))
         await handle.cancel()
         await assert_cancelled(slow_heartbeats, course, handle)
         assert "structure_generation" not in await scheduled_activities(handle)

@@ -10,7 +10,7 @@ from workflows import search_attributes
 
 
 async def test_search_attributes_are_registered_as_keyword(temporal_client: Client) -> None:
-    """All five DESIGN §5 search attributes are listed, each of type Keyword."""
+    """All five search attributes the workflow sets are listed, each of type Keyword."""
     response = await temporal_client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=temporal_client.namespace)
     )

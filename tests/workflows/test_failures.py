@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from activities.leases import create_redis
 from db.repository import CourseRepository, DatabaseUnavailable
 from tests.helpers import eventually
-from tests.workflows.conftest import (
-    Stack,
-    make_settings,
-    open_stack,
-    running,
-    scheduled_activities,
-)
+from tests.workflows.support import Stack, Stacks, scheduled_activities
 
 STAGES = {
     2: "structure_analysis",
@@ -61,16 +54,9 @@ async def test_fail_at_step_rolls_back_once(stack: Stack, step: int) -> None:
     assert metadata["undone"] == ["finish_generation", "release_lease"]
 
 
-async def test_cleanup_compensation_runs_first_and_closing_answers(
-    temporal_client, pg_pool, redis_url, key_prefix, task_queue
-) -> None:
+async def test_cleanup_compensation_runs_first_and_closing_answers(stacks: Stacks) -> None:
     """A listed stage cleanup runs first in the saga; a start while it runs answers `closing`."""
-    settings = make_settings(
-        task_queue,
-        f"{key_prefix}:{uuid.uuid4().hex[:8]}",
-        cleanup_activities=["structure_generation"],
-    )
-    async with open_stack(temporal_client, pg_pool, redis_url, settings) as stack:
+    async with stacks.open(STAGE_CLEANUP_ACTIVITIES="structure_generation") as stack:
         course = await stack.create_course(simulation={"fail_at_step": 4, "cleanup_seconds": 3})
         _, handle = await stack.start(course)
 
@@ -105,7 +91,7 @@ async def test_deleted_course_completes_as_course_deleted(stack: Stack) -> None:
 class FlakyProgress(CourseRepository):
     """A repository whose progress writes for one step always fail as a lost connection."""
 
-    def __init__(self, pool: Any, step: int) -> None:
+    def __init__(self, pool: asyncpg.Pool, step: int) -> None:
         super().__init__(pool)
         self._step = step
 
@@ -116,25 +102,14 @@ class FlakyProgress(CourseRepository):
 
 
 async def test_progress_retries_exhausted_records_and_fails(
-    temporal_client, pg_pool, redis_url, key_prefix, task_queue
+    stacks: Stacks, pg_pool: asyncpg.Pool
 ) -> None:
     """Progress writes that keep failing are retried, recorded as rpc_retry_exhausted, then fail."""
-    from worker import build_workers
-
-    settings = make_settings(task_queue, f"{key_prefix}:{uuid.uuid4().hex[:8]}")
-    async with open_stack(temporal_client, pg_pool, redis_url, settings, with_workers=False) as st:
-        redis = create_redis(redis_url)
-        workers = build_workers(
-            temporal_client, settings, pg_pool, redis, FlakyProgress(pg_pool, step=3)
-        )
-        try:
-            async with running(workers):
-                course = await st.create_course()
-                _, handle = await st.start(course)
-                with pytest.raises(WorkflowFailureError):
-                    await handle.result()
-        finally:
-            await redis.aclose()
+    async with stacks.open(repository=FlakyProgress(pg_pool, step=3)) as st:
+        course = await st.create_course()
+        _, handle = await st.start(course)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
         assert len(await st.metrics(course.course_id, "rpc_retry_exhausted")) == 1
         # steps 1 and 2, then the step-3 write (one schedule, five attempts)
         assert (await scheduled_activities(handle)).count("update_progress") == 4
@@ -144,14 +119,9 @@ async def test_progress_retries_exhausted_records_and_fails(
         assert await st.leases.usage(course.user_id) == []
 
 
-async def test_stage_timeout_records_worker_timeout(
-    temporal_client, pg_pool, redis_url, key_prefix, task_queue
-) -> None:
+async def test_stage_timeout_records_worker_timeout(stacks: Stacks) -> None:
     """A stage that outlives its start-to-close on every attempt records worker_timeout, FAILED."""
-    settings = make_settings(
-        task_queue, f"{key_prefix}:{uuid.uuid4().hex[:8]}", start_to_close_seconds=0.5
-    )
-    async with open_stack(temporal_client, pg_pool, redis_url, settings) as st:
+    async with stacks.open(STAGE_START_TO_CLOSE_SECONDS="0.5") as st:
         course = await st.create_course(simulation={"hold_at_step": 2, "hold_seconds": 5})
         _, handle = await st.start(course)
         with pytest.raises(WorkflowFailureError):

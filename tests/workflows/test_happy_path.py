@@ -6,7 +6,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from tests.helpers import eventually
-from tests.workflows.conftest import Stack
+from tests.workflows.support import Stack
 from workflows import search_attributes as sa
 
 CHAIN = ["pending", "initializing", "{step2}", "generating_structure", "generating_content"]

@@ -15,7 +15,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHist
 from temporalio.worker import Replayer
 
 from tests.helpers import eventually
-from tests.workflows.conftest import Stack, pending_stage_started
+from tests.workflows.support import Stack, assert_stage
 from workflows.course_generation import CourseGenerationWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -33,7 +33,7 @@ async def run_scenarios(stack: Stack) -> dict[str, WorkflowHandle[Any, Any]]:
         tier="FREE", simulation={"hold_at_step": 3, "hold_seconds": 60}
     )
     _, handles["cancelled"] = await stack.start(held)
-    await eventually(lambda: pending_stage_started(handles["cancelled"], "structure_generation"))
+    await eventually(lambda: assert_stage(handles["cancelled"], "structure_generation"))
     second = await stack.create_course(tier="FREE", user_id=held.user_id)
     result, handles["rejected"] = await stack.start(second)
     assert result.decision == "rejected"

@@ -7,12 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import asyncpg
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -21,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import embedded
 from tests.helpers import eventually
-from tests.workflows.conftest import make_settings, open_stack, pending_stage_started
+from tests.workflows.support import Stacks, assert_stage
 from workflows import search_attributes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,33 +51,26 @@ def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
             process.wait()
 
 
-async def test_sigkill_mid_stage_then_restart_completes(
-    temporal_client: Client,
-    pg_pool: asyncpg.Pool,
-    database_url: str,
-    redis_url: str,
-    key_prefix: str,
-    task_queue: str,
-) -> None:
+async def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:
+    """`python -m worker <args>` run to its end with `env` on top of this process's own."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "worker", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=60,
+    )
+
+
+async def test_sigkill_mid_stage_then_restart_completes(stacks: Stacks) -> None:
     """A worker killed inside a stage is replaced; the run completes, one lease, no duplicates."""
-    prefix = f"{key_prefix}:{uuid.uuid4().hex[:8]}"
-    settings = make_settings(task_queue, prefix)
-    env = {
-        "TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
-        "TEMPORAL_TASK_QUEUE": task_queue,
-        "TEMPORAL_STAGE_TASK_QUEUE": settings.temporal.stage_task_queue,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": prefix,
-        "STAGE_HEARTBEAT_TIMEOUT_SECONDS": "1",
-        "SIMULATED_STAGE_SECONDS": "0",
-        "LOG_LEVEL": "warning",
-    }
-    async with open_stack(temporal_client, pg_pool, redis_url, settings, with_workers=False) as st:
+    env = stacks.env(LOG_LEVEL="warning")
+    async with stacks.open(env, workers=False) as st:
         course = await st.create_course(simulation={"hold_at_step": 3, "hold_seconds": 2})
         with worker_process(env) as first:
             _, handle = await st.start(course)
-            await eventually(lambda: pending_stage_started(handle, "structure_generation"), 30)
+            await eventually(lambda: assert_stage(handle, "structure_generation"), 30)
             first.send_signal(signal.SIGKILL)
             first.wait()
         assert len(await st.leases.usage(course.user_id)) == 1
@@ -90,24 +81,16 @@ async def test_sigkill_mid_stage_then_restart_completes(
         assert await st.leases.usage(course.user_id) == []
 
 
-async def test_sigterm_stops_the_worker_gracefully(
-    database_url: str, redis_url: str, temporal_client: Client, task_queue: str
-) -> None:
+async def test_sigterm_stops_the_worker_gracefully(stacks: Stacks) -> None:
     """SIGTERM makes `python -m worker` shut its workers down and exit 0."""
-    env = {
-        "TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
-        "TEMPORAL_TASK_QUEUE": task_queue,
-        "TEMPORAL_STAGE_TASK_QUEUE": f"{task_queue}-stages",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-    }
-    with worker_process(env) as process:
+    client = stacks.client
+    with worker_process(stacks.env()) as process:
 
         async def polling() -> None:
-            description = await temporal_client.workflow_service.describe_task_queue(
+            description = await client.workflow_service.describe_task_queue(
                 DescribeTaskQueueRequest(
-                    namespace=temporal_client.namespace,
-                    task_queue=TaskQueue(name=task_queue),
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=stacks.task_queue),
                     task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
                 )
             )
@@ -119,42 +102,23 @@ async def test_sigterm_stops_the_worker_gracefully(
 
 
 async def test_worker_refuses_a_schema_that_is_behind(
-    pg_server: embedded.Store, temporal_client: Client, redis_url: str
+    empty_database: str, temporal_client: Client, redis_url: str
 ) -> None:
-    """Against an unmigrated database the worker exits non-zero with the DESIGN line."""
-    name = f"cg_behind_{uuid.uuid4().hex[:8]}"
-    await embedded.ensure_database(pg_server.url, name)
-    try:
-        env = {
-            "DATABASE_URL": embedded.with_database(pg_server.url, name),
-            "REDIS_URL": redis_url,
-            "TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
-        }
-        result = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "worker"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            capture_output=True,
-            timeout=60,
-        )
-        assert result.returncode != 0
-        assert b"schema is behind: run migrations (python -m db migrate)" in result.stderr
-    finally:
-        await embedded.drop_database(pg_server.url, name)
+    """Against an unmigrated database the worker exits non-zero saying the schema is behind."""
+    env = {
+        "DATABASE_URL": empty_database,
+        "REDIS_URL": redis_url,
+        "TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
+    }
+    result = await run_worker(env)
+    assert result.returncode != 0
+    assert b"schema is behind: run migrations (python -m db migrate)" in result.stderr
 
 
 async def test_setup_search_attributes_is_idempotent(temporal_client: Client) -> None:
     """`python -m worker setup-search-attributes` on a server that has them adds nothing."""
     env = {"TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host}
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "worker", "setup-search-attributes"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        timeout=60,
-    )
+    result = await run_worker(env, "setup-search-attributes")
     assert result.returncode == 0, result.stderr
     assert b"none (all present)" in result.stdout
 
@@ -170,14 +134,7 @@ async def test_setup_search_attributes_registers_them_on_a_bare_server() -> None
         address = {"TEMPORAL_ADDRESS": env.client.service_client.config.target_host}
         outputs = []
         for _ in range(2):
-            result = await asyncio.to_thread(
-                subprocess.run,
-                [sys.executable, "-m", "worker", "setup-search-attributes"],
-                cwd=ROOT,
-                env={**os.environ, **address},
-                capture_output=True,
-                timeout=60,
-            )
+            result = await run_worker(address, "setup-search-attributes")
             assert result.returncode == 0, result.stderr
             outputs.append(result.stdout.decode())
         assert all(name in outputs[0] for name in search_attributes.NAMES)

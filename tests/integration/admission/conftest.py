@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from activities.leases import LeaseKeys, Leases
+from admission import LeaseKeys, Leases
 
 
 @pytest.fixture

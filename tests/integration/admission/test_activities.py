@@ -10,22 +10,18 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 import embedded
-from activities import errors
-from activities.admission import (
-    AdmissionActivities,
-    ReleaseLeaseInput,
-    ReserveLeaseInput,
-    ReserveLeaseResult,
-)
-from activities.leases import Leases, create_redis
-from settings import AdmissionSettings
+from activities.admission import AdmissionActivities
+from activities.types import ReleaseLeaseInput, ReserveLeaseInput, ReserveLeaseResult
+from admission import Leases, create_redis
+from tests.factories import make_settings
+from workflows import errors
 from workflows.types import workflow_id_for
 
 TTL = 3600
 
 
-def activities(leases: Leases, **settings: int) -> AdmissionActivities:
-    return AdmissionActivities(leases, AdmissionSettings(**settings), TTL)
+def activities(leases: Leases, **settings: str) -> AdmissionActivities:
+    return AdmissionActivities(leases, make_settings(**settings).admission, TTL)
 
 
 async def reserve(
@@ -60,7 +56,7 @@ async def test_reserve_lease_rejects_past_the_user_limit(leases: Leases) -> None
 
 async def test_reserve_lease_rejects_past_the_global_cap(leases: Leases) -> None:
     """With the global cap reached a user under its limit is rejected with `global_limit`."""
-    acts = activities(leases, ADMISSION_GLOBAL_CAP=2)
+    acts = activities(leases, ADMISSION_GLOBAL_CAP="2")
     await reserve(acts, "u1", "PREMIUM", "c1")
     await reserve(acts, "u2", "PREMIUM", "c2")
     result = await reserve(acts, "u2", "PREMIUM", "c3")
@@ -101,8 +97,8 @@ async def test_release_lease_is_idempotent(leases: Leases) -> None:
     acts = activities(leases)
     await reserve(acts, "u1", "FREE", "c1")
     inp = ReleaseLeaseInput(user_id="u1", workflow_id=workflow_id_for("c1"))
-    assert await ActivityEnvironment().run(acts.release_lease, inp) is None
-    assert await ActivityEnvironment().run(acts.release_lease, inp) is None
+    await ActivityEnvironment().run(acts.release_lease, inp)
+    await ActivityEnvironment().run(acts.release_lease, inp)
     assert (await reserve(acts, "u1", "FREE", "c2")).decision == "admitted"
 
 

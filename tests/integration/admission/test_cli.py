@@ -1,4 +1,4 @@
-"""`python -m activities.leases list|release` in a subprocess against the real Redis."""
+"""`python -m admission list|release` in a subprocess against the real Redis."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import embedded
-from activities.leases import Leases
+from admission import Leases
 from workflows.types import workflow_id_for
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -20,7 +20,7 @@ async def cli(redis_url: str, prefix: str, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "activities.leases",
+        "admission",
         *args,
         cwd=ROOT,
         env=env,

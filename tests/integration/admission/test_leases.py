@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from activities.leases import Leases
+from admission import Leases
 
 T0 = 1_000_000.0
 TTL = 60.0

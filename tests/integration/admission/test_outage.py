@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 import embedded
-from activities.leases import Leases, LeaseStoreUnavailable, create_redis
+from admission import Leases, LeaseStoreUnavailable, create_redis
 
 Call = Callable[[Leases], Awaitable[object]]
 CALLS: dict[str, Call] = {
@@ -63,24 +64,28 @@ async def assert_unavailable_fast(leases: Leases, call: Call) -> None:
     assert time.monotonic() - started < 2.0
 
 
+@contextlib.asynccontextmanager
+async def leases_at(url: str, prefix: str) -> AsyncIterator[Leases]:
+    """`Leases` under `prefix` on the Redis at `url`, through production's client."""
+    client = create_redis(url)
+    try:
+        yield Leases(client, prefix)
+    finally:
+        await client.aclose()
+
+
 @pytest.mark.parametrize("name", sorted(CALLS))
 async def test_unreachable_redis_raises_typed_error(name: str) -> None:
     """With nothing listening, each lease call raises `LeaseStoreUnavailable` within 2 s."""
-    client = create_redis(f"redis://127.0.0.1:{embedded.free_port()}/0")
-    try:
-        await assert_unavailable_fast(Leases(client, "down"), CALLS[name])
-    finally:
-        await client.aclose()
+    async with leases_at(f"redis://127.0.0.1:{embedded.free_port()}/0", "down") as leases:
+        await assert_unavailable_fast(leases, CALLS[name])
 
 
 @pytest.mark.parametrize("name", ["reserve", "release"])
 async def test_silent_socket_raises_typed_error(silent_server: str, name: str) -> None:
     """A server that accepts and never answers gives `LeaseStoreUnavailable` within 2 s."""
-    client = create_redis(silent_server)
-    try:
-        await assert_unavailable_fast(Leases(client, "silent"), CALLS[name])
-    finally:
-        await client.aclose()
+    async with leases_at(silent_server, "silent") as leases:
+        await assert_unavailable_fast(leases, CALLS[name])
 
 
 async def test_paused_redis_raises_typed_error_and_recovers(
@@ -88,17 +93,13 @@ async def test_paused_redis_raises_typed_error_and_recovers(
 ) -> None:
     """A SIGSTOPped Redis gives `LeaseStoreUnavailable` within 2 s; after SIGCONT calls work."""
     url, proc = own_redis
-    client = create_redis(url)
-    leases = Leases(client, "paused")
-    try:
+    async with leases_at(url, "paused") as leases:
         assert (await leases.reserve("u1", 1, 10, "h1", 60)).decision == "admitted"
         os.kill(proc.pid, signal.SIGSTOP)
         await assert_unavailable_fast(leases, CALLS["reserve"])
         await assert_unavailable_fast(leases, CALLS["release"])
         os.kill(proc.pid, signal.SIGCONT)
         assert [h.holder for h in await leases.usage("u1")] == ["h1"]
-    finally:
-        await client.aclose()
 
 
 async def test_scripts_are_reloaded_after_noscript(
@@ -106,13 +107,11 @@ async def test_scripts_are_reloaded_after_noscript(
 ) -> None:
     """After SCRIPT FLUSH (as after a Redis restart) the next call reloads the script."""
     url, _ = own_redis
-    client = create_redis(url)
-    leases = Leases(client, "noscript")
     admin = aioredis.Redis.from_url(url)
     try:
-        await leases.reserve("u1", 1, 10, "h1", 60)
-        await admin.script_flush()
-        assert (await leases.reserve("u1", 1, 10, "h1", 60)).decision == "admitted"
+        async with leases_at(url, "noscript") as leases:
+            await leases.reserve("u1", 1, 10, "h1", 60)
+            await admin.script_flush()
+            assert (await leases.reserve("u1", 1, 10, "h1", 60)).decision == "admitted"
     finally:
-        await client.aclose()
         await admin.aclose()

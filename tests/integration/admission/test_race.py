@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from activities.leases import Leases
+from admission import Leases
 
 TTL = 3600
 

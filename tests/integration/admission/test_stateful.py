@@ -22,15 +22,15 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from activities.leases import Leases, create_redis
-from settings import AdmissionSettings
+from admission import Leases, create_redis
+from tests.factories import make_settings
 from tiers import Tier
 
 T = TypeVar("T")
 T0 = 1_000_000.0
 TTL = 20.0
 GLOBAL_CAP = 6
-POLICY = AdmissionSettings()
+POLICY = make_settings().admission
 USERS = {"u-free": Tier.FREE, "u-basic": Tier.BASIC, "u-std": Tier.STANDARD, "u-prem": Tier.PREMIUM}
 LIMITS = {user: POLICY.policy(tier).limit for user, tier in USERS.items()}
 
@@ -61,7 +61,9 @@ class Lease:
 
 @dataclass
 class Model:
-    """The rules of DESIGN §4 in plain Python."""
+    """The lease rules in plain Python: expired leases drop out; a holder already present is
+    admitted again with its expiry refreshed; else `user_limit` when the user holds its limit,
+    `global_limit` when all users together hold the cap; else admitted until now + TTL."""
 
     now: float = T0
     leases: dict[str, Lease] = field(default_factory=dict)

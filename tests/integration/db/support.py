@@ -1,15 +1,19 @@
-"""Helpers for the database tests: course rows, expected documents, transitions, roles."""
+"""Helpers for the database tests: reading rows back, expected documents, transitions, roles."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from db.repository import CourseRepository
+from tests.factories import insert_course, new_id
 
 STEP_NAMES = {
     1: "Запуск генерации",
@@ -42,10 +46,14 @@ CHAIN = {
     "finalizing": ("completed",),
 }
 TS = "<timestamp>"
+# The progress writes of a whole run, in order: each step in progress, then completed.
+FULL_RUN = [(step, status) for step in range(1, 6) for status in ("in_progress", "completed")]
 
 
-def allowed_targets(old: str | None) -> set[str | None]:
-    """DESIGN §2 as a model: the statuses `old` may move to (same -> same excluded)."""
+def allowed_targets(old: str | None) -> set[str]:
+    """The statuses `old` may move to (same -> same excluded): from NULL anywhere; along the
+    forward chain one step at a time; from any non-terminal status to failed or cancelled; from
+    a terminal status back to pending, when a new run claims the course."""
     if old is None:
         return set(STATUSES)
     if old in TERMINAL:
@@ -53,47 +61,19 @@ def allowed_targets(old: str | None) -> set[str | None]:
     return {*CHAIN[old], "failed", "cancelled"}
 
 
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-async def new_user(pool: asyncpg.Pool, tier: str | None = None, role: str = "user") -> str:
-    """An auth.users row (and a profile when `tier` is given); returns its id."""
-    user_id = new_id()
-    await pool.execute("INSERT INTO auth.users (id) VALUES ($1)", uuid.UUID(user_id))
-    if tier is not None:
-        await pool.execute(
-            "INSERT INTO public.user_profiles (id, tier, role) VALUES ($1, $2, $3)",
-            uuid.UUID(user_id),
-            tier,
-            role,
-        )
-    return user_id
-
-
-async def new_course(
+async def claimed_course(
+    repo: CourseRepository,
     pool: asyncpg.Pool,
-    *,
-    user_id: str | None = None,
-    progress: Any = None,
-    status: str | None = None,
-    run_id: str | None = None,
-    title: str = "Курс",
-) -> str:
-    """A course row with a fresh owner unless one is given; returns its id."""
-    owner = user_id or await new_user(pool)
-    course_id = new_id()
-    await pool.execute(
-        "INSERT INTO public.courses (id, user_id, title, generation_progress, generation_status,"
-        " run_id) VALUES ($1, $2, $3, $4, $5::public.generation_status, $6)",
-        uuid.UUID(course_id),
-        uuid.UUID(owner),
-        title,
-        progress,
-        status,
-        run_id,
-    )
-    return course_id
+    generation_type: str = "STRUCTURE_ANALYSIS",
+    steps: Iterable[tuple[int, str]] = (),
+) -> tuple[str, str]:
+    """A fresh course claimed by a new run (workflow id `wf`), then moved by that run's progress
+    writes (message `m`) of `steps`, each a (step, status); returns (course id, run id)."""
+    course_id, run_id = await insert_course(pool), new_id()
+    await repo.begin_generation(course_id, "wf", run_id, generation_type)
+    for step, status in steps:
+        await repo.update_progress(course_id, step, status, "m", metadata={"run_id": run_id})
+    return course_id, run_id
 
 
 async def row(pool: asyncpg.Pool, course_id: str) -> dict[str, Any]:
@@ -141,7 +121,7 @@ def expected_document(has_documents: bool, **top: Any) -> dict[str, Any]:
 
 def masked(document: dict[str, Any]) -> dict[str, Any]:
     """The document with every step timestamp that parses as ISO-8601 UTC replaced by TS."""
-    copy = json.loads(json.dumps(document))
+    copy: dict[str, Any] = json.loads(json.dumps(document))
     for step in copy["steps"]:
         for key in ("started_at", "completed_at"):
             if step[key] is not None:
@@ -153,7 +133,7 @@ def masked(document: dict[str, Any]) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def as_role(
     pool: asyncpg.Pool, role: str, user_id: str | None = None
-) -> AsyncIterator[asyncpg.Connection]:
+) -> AsyncIterator[PoolConnectionProxy]:
     """A connection acting as `role` with Supabase-style claims, in a rolled-back transaction."""
     async with pool.acquire() as conn:
         transaction = conn.transaction()

@@ -8,20 +8,14 @@ import asyncpg
 import pytest
 
 from db.repository import CourseRepository, InvalidArgument
-from tests.integration.db.support import (
-    expected_document,
-    history,
-    new_course,
-    new_id,
-    row,
-)
+from tests.factories import insert_course, new_id
+from tests.integration.db.support import FULL_RUN, claimed_course, expected_document, history, row
 
 
 async def run_to_completion(repo: CourseRepository, course_id: str, run_id: str) -> None:
     await repo.begin_generation(course_id, "wf", run_id, "DOCUMENT_PROCESSING")
-    for step in range(1, 6):
-        for status in ("in_progress", "completed"):
-            await repo.update_progress(course_id, step, status, "m", metadata={"run_id": run_id})
+    for step, status in FULL_RUN:
+        await repo.update_progress(course_id, step, status, "m", metadata={"run_id": run_id})
 
 
 async def test_claim_of_a_completed_course_resets_it(
@@ -29,7 +23,7 @@ async def test_claim_of_a_completed_course_resets_it(
 ) -> None:
     """A new run claiming a completed course resets the document and logs completed -> pending."""
     extra = {"files": [{"name": "a.pdf"}], "simulation": {"stage_seconds": 0}}
-    course_id, first_run = await new_course(pg_pool, progress=extra), new_id()
+    course_id, first_run = await insert_course(pg_pool, progress=extra), new_id()
     await run_to_completion(repo, course_id, first_run)
     before = await row(pg_pool, course_id)
     assert before["status"] == "completed"
@@ -52,8 +46,7 @@ async def test_claim_after_failure_or_cancel(
     repo: CourseRepository, pg_pool: asyncpg.Pool, terminal: str
 ) -> None:
     """A failed or cancelled course is claimed straight back to pending."""
-    course_id, first_run = await new_course(pg_pool), new_id()
-    await repo.begin_generation(course_id, "wf", first_run, "STRUCTURE_ANALYSIS")
+    course_id, first_run = await claimed_course(repo, pg_pool)
     await repo.finish_generation(course_id, first_run, terminal, "stop", {"why": "test"})
     document = await repo.begin_generation(course_id, "wf", new_id(), "STRUCTURE_ANALYSIS")
     assert document == expected_document(False)
@@ -73,10 +66,7 @@ async def test_claim_supersedes_a_non_terminal_run(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """A course left mid-run by a closed run is failed as superseded, then claimed."""
-    course_id, old_run = await new_course(pg_pool), new_id()
-    await repo.begin_generation(course_id, "wf", old_run, "STRUCTURE_ANALYSIS")
-    for step, status in [(1, "in_progress"), (1, "completed"), (2, "in_progress")]:
-        await repo.update_progress(course_id, step, status, "m", metadata={"run_id": old_run})
+    course_id, old_run = await claimed_course(repo, pg_pool, steps=FULL_RUN[:3])
     seq = (await row(pg_pool, course_id))["progress_seq"]
     new_run = new_id()
     document = await repo.begin_generation(course_id, "wf", new_run, "STRUCTURE_ANALYSIS")
@@ -101,7 +91,7 @@ async def test_claim_of_a_never_started_course(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """A course with no status and no document gets the initial document and NULL -> pending."""
-    course_id = await new_course(pg_pool)
+    course_id = await insert_course(pg_pool)
     document = await repo.begin_generation(course_id, "wf", new_id(), "DOCUMENT_PROCESSING")
     assert document == expected_document(True)
     assert await history(pg_pool, course_id) == [(None, "pending")]
@@ -111,8 +101,7 @@ async def test_same_run_claiming_again_writes_nothing(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """Repeating a claim with the same run id returns the document and changes nothing."""
-    course_id, run_id = await new_course(pg_pool), new_id()
-    await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS")
+    course_id, run_id = await claimed_course(repo, pg_pool)
     progressed = await repo.update_progress(
         course_id, 1, "in_progress", "m", metadata={"run_id": run_id}
     )
@@ -135,7 +124,7 @@ async def test_claim_refuses_bad_arguments(
     repo: CourseRepository, pg_pool: asyncpg.Pool, generation_type: str, run_id: str
 ) -> None:
     """An unknown generation type or an empty run id is refused and changes nothing."""
-    course_id = await new_course(pg_pool)
+    course_id = await insert_course(pg_pool)
     with pytest.raises(InvalidArgument):
         await repo.begin_generation(course_id, "wf", run_id, generation_type)
     assert (await row(pg_pool, course_id))["progress_seq"] == 0
@@ -145,8 +134,8 @@ async def test_late_writes_of_an_old_run_never_touch_the_new_one(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """After a new run claims, every write carrying the old run id changes nothing."""
-    course_id, old_run, new_run = await new_course(pg_pool), new_id(), new_id()
-    await repo.begin_generation(course_id, "wf", old_run, "STRUCTURE_ANALYSIS")
+    course_id, old_run = await claimed_course(repo, pg_pool)
+    new_run = new_id()
     await repo.begin_generation(course_id, "wf", new_run, "STRUCTURE_ANALYSIS")
     await repo.update_progress(course_id, 1, "in_progress", "new", metadata={"run_id": new_run})
     before = await row(pg_pool, course_id)
@@ -160,8 +149,7 @@ async def test_concurrent_writes_lose_nothing(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """Twenty concurrent progress writes of one run serialise: each bumps seq exactly once."""
-    course_id, run_id = await new_course(pg_pool), new_id()
-    await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS")
+    course_id, run_id = await claimed_course(repo, pg_pool)
     writes = [
         repo.update_progress(
             course_id, 1, "in_progress", f"m{i}", metadata={"run_id": run_id, f"k{i}": i}

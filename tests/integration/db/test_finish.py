@@ -6,11 +6,20 @@ import asyncpg
 import pytest
 
 from db.repository import CourseRepository, InvalidArgument
-from tests.integration.db.support import NON_TERMINAL, TS, history, masked, new_course, new_id, row
+from tests.factories import insert_course, new_id
+from tests.integration.db.support import (
+    FULL_RUN,
+    NON_TERMINAL,
+    TS,
+    claimed_course,
+    history,
+    masked,
+    row,
+)
 
 # The progress writes that bring a DOCUMENT_PROCESSING run to each status, with the step then
 # in progress (the one a failure marks).
-ROUTE = [(step, status) for step in range(1, 6) for status in ("in_progress", "completed")][:9]
+ROUTE = FULL_RUN[:9]
 WRITES_TO_REACH = {
     "pending": 0,
     "initializing": 1,
@@ -35,12 +44,9 @@ async def claimed_at(
     repo: CourseRepository, pg_pool: asyncpg.Pool, status: str
 ) -> tuple[str, str, str]:
     """A course claimed for a run and driven to `status`; returns (course, run, type)."""
-    course_id, run_id = await new_course(pg_pool), new_id()
     generation_type = "STRUCTURE_ANALYSIS" if status == "analyzing_task" else "DOCUMENT_PROCESSING"
-    await repo.begin_generation(course_id, "wf", run_id, generation_type)
     writes = 3 if status == "analyzing_task" else WRITES_TO_REACH[status]
-    for step, step_status in ROUTE[:writes]:
-        await repo.update_progress(course_id, step, step_status, "m", metadata={"run_id": run_id})
+    course_id, run_id = await claimed_course(repo, pg_pool, generation_type, ROUTE[:writes])
     assert (await row(pg_pool, course_id))["status"] == status
     return course_id, run_id, generation_type
 
@@ -125,7 +131,7 @@ async def test_finish_without_run_id_applies_to_a_never_claimed_course(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """A never-claimed course (no run id) can be failed by a write without a run id."""
-    course_id = await new_course(pg_pool)
+    course_id = await insert_course(pg_pool)
     document = await repo.finish_generation(course_id, None, "failed", "broken")
     assert document is not None
     assert document["steps"][0]["status"] == "failed"

@@ -9,14 +9,14 @@ import asyncpg
 import pytest
 
 from db.repository import CourseRepository
+from tests.factories import insert_course, new_id
 from tests.integration.db.support import (
     TS,
+    claimed_course,
     expected_document,
     expected_step,
     history,
     masked,
-    new_course,
-    new_id,
     row,
 )
 
@@ -43,7 +43,7 @@ async def test_full_run_matches_the_expected_document(
 ) -> None:
     """Claim plus ten progress writes give the exact document, statuses and history."""
     has_documents, step_two = BRANCHES[generation_type]
-    course_id, run_id = await new_course(pg_pool), new_id()
+    course_id, run_id = await insert_course(pg_pool), new_id()
     claimed = await repo.begin_generation(course_id, "wf-1", run_id, generation_type)
     assert claimed == expected_document(has_documents)
     assert (await row(pg_pool, course_id))["status"] == "pending"
@@ -66,7 +66,6 @@ async def test_full_run_matches_the_expected_document(
         stored = await row(pg_pool, course_id)
         assert stored["status"] == generation_status
         assert stored["generation_progress"] == document
-    assert_timestamps_ordered(document)
     assert await history(pg_pool, course_id) == [
         (None, "pending"),
         ("pending", "initializing"),
@@ -77,6 +76,7 @@ async def test_full_run_matches_the_expected_document(
         ("finalizing", "completed"),
     ]
     final = await row(pg_pool, course_id)
+    assert_timestamps_ordered(final["generation_progress"])
     assert final["progress_seq"] == 11
     assert final["generation_started_at"] <= final["generation_completed_at"]
     assert final["workflow_id"] == "wf-1"
@@ -98,8 +98,7 @@ async def test_in_progress_keeps_the_first_started_at(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """A second in_progress write of a step keeps its started_at and updates the message."""
-    course_id, run_id = await new_course(pg_pool), new_id()
-    await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS")
+    course_id, run_id = await claimed_course(repo, pg_pool)
     first = await repo.update_progress(
         course_id, 1, "in_progress", "a", metadata={"run_id": run_id}
     )

@@ -8,19 +8,20 @@ from typing import Any
 import asyncpg
 
 from db.repository import CourseRepository
+from tests.factories import insert_course, new_id
 from tests.helpers import eventually
-from tests.integration.db.support import new_course, new_id, row
+from tests.integration.db.support import row
 
 
 async def test_listener_receives_strictly_growing_seq(
     repo: CourseRepository, pg_pool: asyncpg.Pool, database_url: str
 ) -> None:
     """LISTEN sees one payload per real change, seq strictly growing, none for repeats."""
-    course_id, run_id = await new_course(pg_pool), new_id()
+    course_id, run_id = await insert_course(pg_pool), new_id()
     received: list[dict[str, Any]] = []
 
-    def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
-        message = json.loads(payload)
+    def on_notify(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+        message = json.loads(str(payload))
         if message["courseId"] == course_id:
             received.append(message)
 

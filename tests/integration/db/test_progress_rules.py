@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import pytest
 
 from db.repository import CourseRepository, InvalidArgument, InvalidTransition
+from tests.factories import insert_course, new_id
 from tests.integration.db.support import (
+    FULL_RUN,
     TS,
+    claimed_course,
     expected_document,
     history,
     masked,
-    new_course,
-    new_id,
     row,
 )
-
-
-async def claimed(repo: CourseRepository, pg_pool: asyncpg.Pool, kind: str = "STRUCTURE_ANALYSIS"):
-    course_id, run_id = await new_course(pg_pool), new_id()
-    await repo.begin_generation(course_id, "wf", run_id, kind)
-    return course_id, run_id
 
 
 @pytest.mark.parametrize(
@@ -35,7 +32,7 @@ async def test_bad_step_or_status_is_refused_before_anything_else(
     repo: CourseRepository, pg_pool: asyncpg.Pool, step: int, status: str, error: str
 ) -> None:
     """Step 0/6 and status 'bogus' raise even for unknown courses and fenced writes."""
-    course_id, run_id = await claimed(repo, pg_pool)
+    course_id, run_id = await claimed_course(repo, pg_pool)
     before = await row(pg_pool, course_id)
     for target, metadata in [
         (new_id(), {}),
@@ -57,7 +54,7 @@ async def test_stale_or_missing_run_id_is_ignored(
     repo: CourseRepository, pg_pool: asyncpg.Pool, metadata: dict[str, object]
 ) -> None:
     """A write with another run's id, or without one, returns the document and writes nothing."""
-    course_id, _ = await claimed(repo, pg_pool)
+    course_id, _ = await claimed_course(repo, pg_pool)
     before = await row(pg_pool, course_id)
     document = await repo.update_progress(course_id, 1, "in_progress", "late", metadata=metadata)
     assert document == before["generation_progress"]
@@ -68,7 +65,7 @@ async def test_write_without_run_id_applies_to_a_never_claimed_course(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """With no run recorded, a write without run id applies and creates the document."""
-    course_id = await new_course(pg_pool)
+    course_id = await insert_course(pg_pool)
     document = await repo.update_progress(course_id, 1, "in_progress", "Запуск")
     assert document is not None
     expected = expected_document(False, percentage=10, message="Запуск")
@@ -84,7 +81,7 @@ async def test_document_is_created_keeping_present_keys(
 ) -> None:
     """A document without steps gets all five, keeps its keys, and branches on `files`."""
     present = {"files": [{"id": "f1"}], "simulation": {"fail_at_step": 3}, "percentage": 0}
-    course_id = await new_course(pg_pool, progress=present)
+    course_id = await insert_course(pg_pool, progress=present)
     document = await repo.update_progress(course_id, 2, "in_progress", "docs")
     assert document is not None
     assert document["files"] == present["files"]
@@ -96,7 +93,7 @@ async def test_document_is_created_keeping_present_keys(
 
 async def test_repeat_writes_nothing(repo: CourseRepository, pg_pool: asyncpg.Pool) -> None:
     """The same call twice: same document, same seq and updated_at, no history row."""
-    course_id, run_id = await claimed(repo, pg_pool)
+    course_id, run_id = await claimed_course(repo, pg_pool)
     for status in ("in_progress", "completed", "failed"):
         first = await repo.update_progress(
             course_id, 1, status, "m", "err", {"e": 1}, {"run_id": run_id, "k": "v"}
@@ -118,7 +115,7 @@ async def test_metadata_merges_inside_the_step(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """Metadata accumulates in steps[i].metadata and never overwrites step fields."""
-    course_id, run_id = await claimed(repo, pg_pool)
+    course_id, run_id = await claimed_course(repo, pg_pool)
     await repo.update_progress(
         course_id, 1, "in_progress", "m", metadata={"run_id": run_id, "a": 1}
     )
@@ -137,11 +134,9 @@ async def test_failed_step_sets_errors_and_completion(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """A failed step stores its error, keeps the percentage and fails the course."""
-    course_id, run_id = await claimed(repo, pg_pool)
-    meta = {"run_id": run_id}
-    await repo.update_progress(course_id, 1, "in_progress", "m", metadata=meta)
+    course_id, run_id = await claimed_course(repo, pg_pool, steps=[(1, "in_progress")])
     document = await repo.update_progress(
-        course_id, 1, "failed", "Не удалось", "Формат", {"code": "X"}, meta
+        course_id, 1, "failed", "Не удалось", "Формат", {"code": "X"}, {"run_id": run_id}
     )
     assert document is not None
     assert document["percentage"] == 10
@@ -165,9 +160,8 @@ async def test_pending_leaves_percentage_and_status(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """A pending step write changes neither the percentage nor generation_status."""
-    course_id, run_id = await claimed(repo, pg_pool)
+    course_id, run_id = await claimed_course(repo, pg_pool, steps=[(1, "in_progress")])
     meta = {"run_id": run_id}
-    await repo.update_progress(course_id, 1, "in_progress", "m", metadata=meta)
     document = await repo.update_progress(course_id, 2, "pending", "waiting", metadata=meta)
     assert document is not None
     assert (document["percentage"], document["current_step"]) == (10, 2)
@@ -179,10 +173,7 @@ async def test_forbidden_derived_move_raises_invalid_transition(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """Writing step 1 in_progress on a completed course is refused and changes nothing."""
-    course_id, run_id = await claimed(repo, pg_pool)
-    for step in range(1, 6):
-        for status in ("in_progress", "completed"):
-            await repo.update_progress(course_id, step, status, "m", metadata={"run_id": run_id})
+    course_id, run_id = await claimed_course(repo, pg_pool, steps=FULL_RUN)
     before = await row(pg_pool, course_id)
     with pytest.raises(InvalidTransition, match="invalid generation_status transition"):
         await repo.update_progress(course_id, 1, "in_progress", "m", metadata={"run_id": run_id})
@@ -191,6 +182,7 @@ async def test_forbidden_derived_move_raises_invalid_transition(
 
 async def test_metadata_must_be_an_object(repo: CourseRepository, pg_pool: asyncpg.Pool) -> None:
     """Metadata that is not a JSON object is refused."""
-    course_id = await new_course(pg_pool)
+    course_id = await insert_course(pg_pool)
+    not_an_object: Any = [1]  # what an untyped caller could pass
     with pytest.raises(InvalidArgument, match="metadata"):
-        await repo.update_progress(course_id, 1, "in_progress", "m", metadata=[1])  # type: ignore[arg-type]
+        await repo.update_progress(course_id, 1, "in_progress", "m", metadata=not_an_object)

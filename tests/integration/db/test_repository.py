@@ -13,8 +13,8 @@ import pytest
 import embedded
 from db.pool import create_pool
 from db.repository import CourseRepository, CourseRow, DatabaseUnavailable, InvalidArgument
+from tests.factories import insert_course, insert_user, new_id
 from tests.helpers import eventually
-from tests.integration.db.support import new_course, new_id, new_user
 
 
 async def test_course_row_has_every_column(repo: CourseRepository, pg_pool: asyncpg.Pool) -> None:
@@ -26,7 +26,7 @@ async def test_course_row_has_every_column(repo: CourseRepository, pg_pool: asyn
     assert {field.name for field in dataclasses.fields(CourseRow)} == {
         record["column_name"] for record in columns
     }
-    course_id = await new_course(pg_pool, progress={"files": []})
+    course_id = await insert_course(pg_pool, progress={"files": []})
     await repo.begin_generation(course_id, "wf", "run-1", "STRUCTURE_ANALYSIS")
     course = await repo.get_course(course_id)
     assert course is not None
@@ -47,14 +47,14 @@ async def test_user_tier_comes_from_the_profile(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """get_user_tier returns the stored tier, or None without a profile."""
-    assert await repo.get_user_tier(await new_user(pg_pool, "premium")) == "premium"
-    assert await repo.get_user_tier(await new_user(pg_pool)) is None
+    assert await repo.get_user_tier(await insert_user(pg_pool, "premium")) == "premium"
+    assert await repo.get_user_tier(await insert_user(pg_pool)) is None
 
 
 async def test_profile_tier_is_checked_case_insensitively(pg_pool: asyncpg.Pool) -> None:
     """A tier outside the five (in any case) is refused by the table."""
     with pytest.raises(asyncpg.CheckViolationError):
-        await new_user(pg_pool, "GOLD")
+        await insert_user(pg_pool, "GOLD")
 
 
 async def test_metrics_about_missing_rows_are_kept(
@@ -75,6 +75,7 @@ async def test_metrics_about_missing_rows_are_kept(
         " WHERE course_id = $1",
         uuid.UUID(course_id),
     )
+    assert stored is not None
     assert tuple(stored) == ("concurrency_limit_hit", "info", "j", {"tier": "FREE"})
 
 
@@ -88,7 +89,7 @@ async def test_summary_reports_activity_and_staleness(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """The summary carries status, step, percentage, duration and is_stuck after the limit."""
-    course_id = await new_course(pg_pool)
+    course_id = await insert_course(pg_pool)
     await repo.begin_generation(course_id, "wf", "r", "STRUCTURE_ANALYSIS")
     await repo.update_progress(course_id, 1, "in_progress", "m", metadata={"run_id": "r"})
     summary = await repo.generation_summary(course_id)
@@ -106,7 +107,9 @@ async def test_summary_reports_activity_and_staleness(
         "UPDATE courses SET last_progress_update = now() - interval '2 hours' WHERE id = $1",
         uuid.UUID(course_id),
     )
-    assert (await repo.generation_summary(course_id, stuck_after_seconds=3600))["is_stuck"]
+    stale = await repo.generation_summary(course_id, stuck_after_seconds=3600)
+    assert stale is not None
+    assert stale["is_stuck"]
     assert await repo.generation_summary(new_id()) is None
 
 
@@ -114,7 +117,7 @@ async def test_status_history_lists_changes_in_order(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
     """status_history returns old/new status, time, source and metadata, oldest first."""
-    course_id = await new_course(pg_pool)
+    course_id = await insert_course(pg_pool)
     await repo.begin_generation(course_id, "wf", "r", "STRUCTURE_ANALYSIS")
     await repo.finish_generation(course_id, "r", "cancelled", "stop")
     rows = await repo.status_history(course_id)
@@ -144,7 +147,7 @@ async def test_dropped_connection_raises_database_unavailable(
     database_url: str, pg_pool: asyncpg.Pool
 ) -> None:
     """A connection killed by the server in the middle of a call surfaces as DatabaseUnavailable."""
-    course_id = await new_course(pg_pool)
+    course_id = await insert_course(pg_pool)
     pool = await create_pool(database_url, min_size=1, max_size=1)
     try:
         pid = await pool.fetchval("SELECT pg_backend_pid()")

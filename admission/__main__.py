@@ -1,4 +1,4 @@
-"""Operator command for admission leases, run as `python -m activities.leases …`.
+"""Operator command for admission leases: `python -m admission list | release <courseId>`.
 
     list               every live lease: user, course, workflow id, since, expiry
     release <courseId> free the lease held by `course-generation-<courseId>`
@@ -15,14 +15,14 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from activities.leases import GlobalHolder, Leases, LeaseStoreUnavailable, create_redis
+from admission import GlobalHolder, Leases, LeaseStoreUnavailable, create_redis
 from settings import settings_or_exit
 from workflows.types import course_id_of, workflow_id_for
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m activities.leases",
+        prog="python -m admission",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -79,3 +79,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     return asyncio.run(_run(_parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

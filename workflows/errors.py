@@ -1,30 +1,32 @@
-"""Error type names carried by `ApplicationError.type`; the API and workflow switch on these.
+"""Error type names carried by `ApplicationError.type`; the API, the workflow and the
+activities switch on these.
 
 Retry or not is decided where the error is raised:
 
-- ``InvalidTransition``      PostgreSQL refused a generation_status move (P0001). Non-retryable.
+- ``InvalidTransition``      PostgreSQL refused a generation_status move (CG001). Non-retryable.
 - ``CourseNotFound``         the course row does not exist (deleted). Non-retryable.
 - ``LeaseStoreUnavailable``  Redis did not answer in time. Retryable (HTTP 503 at the edge).
 - ``DatabaseUnavailable``    PostgreSQL did not answer. Retryable.
 - ``StageFailed``            a stage handler gave up (also ``fail_at_step``). Non-retryable.
-- ``ProgressWriteFailed``    progress writes exhausted their retries. Non-retryable.
 - ``InvalidInput``           a payload the activity cannot act on. Non-retryable.
+
+No IO: the workflow sandbox imports this module, and so does the API (which must not import
+`activities`).
 """
 
 from __future__ import annotations
+
+from temporalio.exceptions import ApplicationError
 
 INVALID_TRANSITION = "InvalidTransition"
 COURSE_NOT_FOUND = "CourseNotFound"
 LEASE_STORE_UNAVAILABLE = "LeaseStoreUnavailable"
 DATABASE_UNAVAILABLE = "DatabaseUnavailable"
 STAGE_FAILED = "StageFailed"
-PROGRESS_WRITE_FAILED = "ProgressWriteFailed"
 INVALID_INPUT = "InvalidInput"
 
-NON_RETRYABLE = (
-    INVALID_TRANSITION,
-    COURSE_NOT_FOUND,
-    STAGE_FAILED,
-    PROGRESS_WRITE_FAILED,
-    INVALID_INPUT,
-)
+
+def course_not_found(course_id: str) -> ApplicationError:
+    return ApplicationError(
+        f"course {course_id} does not exist", type=COURSE_NOT_FOUND, non_retryable=True
+    )

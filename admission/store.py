@@ -1,15 +1,6 @@
-"""Admission leases in Redis (DESIGN §4): per-user and global sorted sets of holders.
+"""The lease store: per-user and global sorted sets of admission leases in Redis.
 
-Each holder (a workflow id) is a member scored by its lease expiry; a hash keeps its first
-admission time (`since`) and another its user. Every key carries the `{adm}` hash tag, so the
-scripts that touch a user's set and the global set also run on Redis Cluster. The Lua files in
-`activities/lua/` are read once, registered per client and run with EVALSHA (redis-py's
-`Script` reloads them on NOSCRIPT). Any Redis failure raises `LeaseStoreUnavailable`.
-
-Operator command (until the reconciler exists)::
-
-    python -m activities.leases list
-    python -m activities.leases release <courseId>
+See the package docstring for the model; any Redis failure raises `LeaseStoreUnavailable`.
 """
 
 from __future__ import annotations
@@ -32,10 +23,10 @@ _DECISIONS: dict[str, ReserveDecision] = {d: d for d in get_args(ReserveDecision
 
 
 def _read_script(name: str) -> str:
-    return (resources.files("activities") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    return (resources.files("admission") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
 
-SCRIPTS = {name: _read_script(name) for name in SCRIPT_NAMES}
+SCRIPTS = {name: _read_script("common") + _read_script(name) for name in SCRIPT_NAMES}
 
 
 class LeaseStoreUnavailable(Exception):
@@ -99,12 +90,17 @@ class LeaseKeys:
 
 
 def create_redis(url: str, timeout: float = 1.0) -> aioredis.Redis:
-    """A client with ~1 s connect and socket timeouts and no retries (failures surface at once)."""
+    """A client with ~1 s connect and socket timeouts and one immediate retry.
+
+    The retry is for a pooled connection that a Redis restart left dead: without it the first
+    call after the restart fails although Redis is back. An outage still surfaces within the
+    caller's deadline.
+    """
     return aioredis.Redis.from_url(
         url,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1),
         decode_responses=True,
     )
 
@@ -176,9 +172,3 @@ def _holders(flat: list[Any]) -> list[Holder]:
         Holder(holder, float(since), float(expires))
         for holder, since, expires in zip(*[iter(fields)] * 3, strict=True)
     ]
-
-
-if __name__ == "__main__":
-    from activities.leases_cli import main
-
-    raise SystemExit(main())

@@ -3,11 +3,7 @@
 -- ARGV: now ("" = Redis TIME)
 -- Returns {user1, holder1, since1, expires1, ...}.
 local global_key, since_key, owner_key = KEYS[1], KEYS[2], KEYS[3]
-local now = tonumber(ARGV[1])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
+local now = clock(ARGV[1])
 
 local reply = {}
 local members = redis.call('ZRANGEBYSCORE', global_key, string.format('(%.6f', now), '+inf', 'WITHSCORES')

@@ -1,0 +1,107 @@
+"""The activities' names and payloads: every dataclass the workflow exchanges with them.
+
+No IO and no settings, so the workflow sandbox imports this module and calls each activity by
+name with `result_type=`. Plain dataclasses, serialised as snake_case JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from workflows.types import CourseBrief, GenerationType, HolderInfo, LimitReason
+
+RESERVE_LEASE = "reserve_lease"
+RELEASE_LEASE = "release_lease"
+CLAIM_COURSE = "claim_course"
+UPDATE_PROGRESS = "update_progress"
+FINISH_GENERATION = "finish_generation"
+RECORD_METRIC = "record_metric"
+
+
+@dataclass
+class ReserveLeaseInput:
+    user_id: str
+    tier: str
+    workflow_id: str
+
+
+@dataclass
+class ReserveLeaseResult:
+    """`holders` are the user's leases; empty for `global_limit` (the caller sees no one's)."""
+
+    decision: Literal["admitted", "rejected"]
+    reason: LimitReason | None
+    tier: str
+    limit: int
+    holders: list[HolderInfo] = field(default_factory=list)
+
+
+@dataclass
+class ReleaseLeaseInput:
+    user_id: str
+    workflow_id: str
+
+
+@dataclass
+class StageOptions:
+    """How the workflow calls the stage activities; the worker's settings, carried in history."""
+
+    task_queue: str
+    start_to_close_seconds: float
+    heartbeat_timeout_seconds: float
+    cleanup_stages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ClaimCourseInput:
+    course_id: str
+    workflow_id: str
+    run_id: str
+
+
+@dataclass
+class LoadedCourse:
+    brief: CourseBrief
+    generation_type: GenerationType
+    simulation: dict[str, Any]
+    stages: StageOptions
+
+
+@dataclass
+class ClaimCourseResult:
+    """The branch and the course as the claim read it, so the run needs no separate load."""
+
+    generation_type: GenerationType
+    course: LoadedCourse
+
+
+@dataclass
+class UpdateProgressInput:
+    course_id: str
+    run_id: str
+    step_id: int
+    status: str
+    message: str
+    error_message: str | None = None
+    error_details: dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FinishGenerationInput:
+    course_id: str
+    run_id: str
+    outcome: str  # "failed" | "cancelled"
+    message: str
+    error_details: dict[str, Any] | None = None
+
+
+@dataclass
+class RecordMetricInput:
+    event_type: str
+    severity: str
+    user_id: str | None = None
+    course_id: str | None = None
+    job_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)

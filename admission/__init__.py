@@ -1,0 +1,35 @@
+"""Admission leases: how many generations each user has running, kept in Redis.
+
+A lease is a member of the user's sorted set and of one global sorted set, scored by its
+expiry; its holder is the run's workflow id. Two hashes keep each holder's first admission
+time (`since`) and its user (`owner`). Every key carries the `{adm}` hash tag, so a script that
+touches a user's set and the global set also runs on Redis Cluster.
+
+The four scripts in `lua/` are registered once per client and run with EVALSHA (redis-py's
+`Script` reloads them on NOSCRIPT). A Redis script cannot load another one, so what they
+share (`lua/common.lua`: the clock that falls back to Redis `TIME` when the caller passes no
+`now`, and the pruning of expired members) is prepended to each script when it is read.
+
+Used by the admission activities, the gateway and the operator command
+`python -m admission list | release <courseId>`.
+"""
+
+from admission.store import (
+    GlobalHolder,
+    Holder,
+    LeaseKeys,
+    Leases,
+    LeaseStoreUnavailable,
+    ReserveResult,
+    create_redis,
+)
+
+__all__ = [
+    "GlobalHolder",
+    "Holder",
+    "LeaseKeys",
+    "LeaseStoreUnavailable",
+    "Leases",
+    "ReserveResult",
+    "create_redis",
+]

@@ -1,0 +1,9 @@
+-- Read-only: a user's live leases (expiry after `now`).
+-- KEYS: user zset, since hash
+-- ARGV: now ("" = Redis TIME)
+-- Returns {holder1, since1, expires1, ...}.
+local user_key, since_key = KEYS[1], KEYS[2]
+local now = clock(ARGV[1])
+
+local members = redis.call('ZRANGEBYSCORE', user_key, string.format('(%.6f', now), '+inf', 'WITHSCORES')
+return append_holders({}, members, since_key, now)
