@@ -19,6 +19,7 @@ from tiers import Tier
 from workflows.steps import STAGE_NAMES
 
 DEV_JWT_SECRET = "development-only-secret-change-me-0123456789abcdef"
+DEV_WEBHOOK_SECRET = "development-only-webhook-secret-change-me-0123456789"
 VERSION = metadata.version("course-generator")
 # Where a process started on its own (not by `make run`) looks when no URL is set.
 PROJECT_DATABASE = "course_generator"
@@ -181,6 +182,22 @@ class ReconcileSettings(_Group):
     grace_seconds: int = Field(default=120, ge=0, validation_alias="RECONCILE_GRACE_SECONDS")
 
 
+class WebhookSettings(_Group):
+    secret: str = Field(
+        default=DEV_WEBHOOK_SECRET, min_length=16, validation_alias="WEBHOOK_SECRET"
+    )
+    retry_seconds: int = Field(default=3600, gt=0, validation_alias="WEBHOOK_RETRY_SECONDS")
+    allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="WEBHOOK_ALLOW_HOSTS"
+    )
+
+    @field_validator("allow_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        hosts = _split_csv(value)
+        return [str(h).lower() for h in hosts] if isinstance(hosts, list) else hosts
+
+
 class LogSettings(_Group):
     level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         default="info", validation_alias="LOG_LEVEL"
@@ -207,6 +224,7 @@ class Settings:
     stages: StageSettings
     reconcile: ReconcileSettings
     log: LogSettings
+    webhook: WebhookSettings
     version: str = VERSION
 
     @property
@@ -228,6 +246,7 @@ _GROUPS = {
     "stages": StageSettings,
     "reconcile": ReconcileSettings,
     "log": LogSettings,
+    "webhook": WebhookSettings,
 }
 
 
@@ -240,12 +259,22 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         except ValidationError as exc:
             raise SettingsError(_one_line(exc)) from None
     settings = Settings(**groups)
-    if settings.environment == "production" and settings.auth.jwt_secret == DEV_JWT_SECRET:
+    refused = _development_secrets(settings) if settings.environment == "production" else []
+    if refused:
         raise SettingsError(
-            "invalid setting SUPABASE_JWT_SECRET: the development secret is refused when "
+            f"invalid setting {refused[0]}: the development secret is refused when "
             "ENVIRONMENT=production"
         )
     return settings
+
+
+def _development_secrets(settings: Settings) -> list[str]:
+    """The secrets still set to their development default (refused in production)."""
+    defaults = {
+        "SUPABASE_JWT_SECRET": settings.auth.jwt_secret == DEV_JWT_SECRET,
+        "WEBHOOK_SECRET": settings.webhook.secret == DEV_WEBHOOK_SECRET,
+    }
+    return [name for name, is_default in defaults.items() if is_default]
 
 
 def settings_or_exit(env_file: str | Path | None = ".env") -> Settings:

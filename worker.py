@@ -2,8 +2,8 @@
 
 `python -m worker` runs one worker on `TEMPORAL_TASK_QUEUE` (the workflow, course, lease and
 metric activities) and one on `TEMPORAL_STAGE_TASK_QUEUE` (the stage handlers, `STAGE_CAPACITY`
-slots or the resource-based tuner) until SIGTERM/SIGINT. `python -m worker
-setup-search-attributes` registers the five search attributes idempotently.
+slots or the resource-based tuner), and the webhook dispatcher, until SIGTERM/SIGINT.
+`python -m worker setup-search-attributes` registers the five search attributes idempotently.
 """
 
 from __future__ import annotations
@@ -35,10 +35,14 @@ from activities.stages import SimulatedStages
 from activities.types import StageOptions
 from admission import Leases, create_redis
 from db.migrate import SchemaBehind
+from db.outbox import Outbox
 from db.pool import UNREACHABLE, Backoff, open_pool
 from db.repository import CourseRepository
 from settings import Settings, settings_or_exit
 from telemetry import configure_logging, configure_tracing, run_then_exit
+from webhooks.addresses import AddressGuard
+from webhooks.dispatcher import Dispatcher, DispatchPolicy
+from webhooks.sender import Sender
 from workflows.course_generation import CourseGenerationWorkflow
 
 log = logging.getLogger("worker")
@@ -138,6 +142,15 @@ def stage_worker(client: Client, settings: Settings, activities: Sequence[Any]) 
     )
 
 
+def webhook_dispatcher(settings: Settings, pool: asyncpg.Pool) -> Dispatcher:
+    """The webhook outbox dispatcher: delivery is owned here, outside the runs."""
+    guard = AddressGuard(
+        allow_http=settings.api.allow_http_webhooks, allow_hosts=settings.webhook.allow_hosts
+    )
+    policy = DispatchPolicy(retry_seconds=settings.webhook.retry_seconds)
+    return Dispatcher(Outbox(pool), Sender(guard), settings.webhook.secret, policy)
+
+
 async def with_retries(what: str, attempt: Callable[[], Awaitable[T]], max_delay: float = 30) -> T:
     """Call `attempt` until it succeeds, backing off; the worker starts even with Temporal down."""
     delay = 0.5
@@ -162,13 +175,18 @@ async def open_store_pool(settings: Settings) -> asyncpg.Pool:
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run both workers until `stop` is set, then shut them down gracefully."""
+    """Run the webhook dispatcher and both workers until `stop` is set, then shut them down
+    gracefully (the dispatcher first starts, last stops: it needs no Temporal)."""
     pool = await open_store_pool(settings)
     redis = create_redis(settings.stores.redis_dsn)
+    dispatcher = webhook_dispatcher(settings, pool)
     try:
-        client = await with_retries("Temporal", lambda: temporal_connect.connect(settings.temporal))
-        workers = build_workers(client, settings, pool, redis)
         async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(dispatcher.running(settings.stores.database_dsn))
+            client = await with_retries(
+                "Temporal", lambda: temporal_connect.connect(settings.temporal)
+            )
+            workers = build_workers(client, settings, pool, redis)
             for worker in workers:
                 await stack.enter_async_context(worker)
             log.info("worker polling %s", [w.task_queue for w in workers])

@@ -75,7 +75,7 @@ class CourseActivities:
         generation_type = loaded.generation_type
         claimed = await guarded(
             lambda: self._repository.begin_generation(
-                inp.course_id, inp.workflow_id, inp.run_id, generation_type
+                inp.course_id, inp.workflow_id, inp.run_id, generation_type, inp.webhook_url
             )
         )
         if claimed is None:

@@ -58,6 +58,7 @@ class ClaimCourseInput:
     course_id: str
     workflow_id: str
     run_id: str
+    webhook_url: str | None = None  # recorded on the row by the claim, for the dispatchers
 
 
 @dataclass

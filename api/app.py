@@ -12,7 +12,8 @@ from starlette.middleware.cors import CORSMiddleware
 
 from api import handlers
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from api.routes import compat, generation, health, me
+from api.query_token import QueryTokenMiddleware
+from api.routes import compat, events, generation, health, me
 from api.state import State, build_state
 from db.migrate import SchemaBehind
 from settings import Settings, load_settings
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     handlers.install(app)
-    for module in (generation, me, compat, health):
+    for module in (generation, events, me, compat, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware)
     if settings.api.cors_origins:
@@ -61,9 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.api.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
             expose_headers=["X-Request-ID", "Location", "Retry-After"],
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(QueryTokenMiddleware)  # outermost: nothing else sees the stream's token
     return app

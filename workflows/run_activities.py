@@ -41,6 +41,7 @@ class RunActivities:
         info = workflow.info()
         self.course_id, self.user_id, self.tier = inp.course_id, inp.user_id, tier
         self.workflow_id, self.run_id = info.workflow_id, info.run_id
+        self.webhook_url = inp.webhook_url
 
     async def reserve(self) -> ReserveLeaseResult | None:
         """The lease decision, or None when the lease store did not answer in time."""
@@ -50,7 +51,7 @@ class RunActivities:
 
     async def claim(self) -> ClaimCourseResult:
         return await calls.claim_course(
-            ClaimCourseInput(self.course_id, self.workflow_id, self.run_id)
+            ClaimCourseInput(self.course_id, self.workflow_id, self.run_id, self.webhook_url)
         )
 
     async def progress(self, step: Step, status: str, metadata: Metadata | None = None) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from settings import DEV_JWT_SECRET, SettingsError, load_settings
+from settings import DEV_JWT_SECRET, DEV_WEBHOOK_SECRET, SettingsError, load_settings
 from tiers import Tier
 from workflows.steps import STAGE_NAMES
 
@@ -57,6 +57,10 @@ EXACT_NAMES = [
     ("LOG_LEVEL", "debug", "log.level", "debug"),
     ("LOG_FORMAT", "console", "log.format", "console"),
     ("ENVIRONMENT", "test", "log.environment", "test"),
+    ("WEBHOOK_SECRET", "w" * 32, "webhook.secret", "w" * 32),
+    ("WEBHOOK_RETRY_SECONDS", "60", "webhook.retry_seconds", 60),
+    ("WEBHOOK_ALLOW_HOSTS", "Localhost, hooks.test", "webhook.allow_hosts",
+     ["localhost", "hooks.test"]),
 ]  # fmt: skip
 
 
@@ -96,6 +100,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert (s.stages.capacity, s.api.start_rate_limit_per_minute) == (10, 30)
     assert s.workflow.execution_timeout_seconds == 21_600
     assert (s.log.format, s.environment) == ("json", "development")
+    assert (s.webhook.retry_seconds, s.webhook.allow_hosts) == (3600, [])
 
 
 def test_prefixed_or_lowercase_names_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,6 +119,8 @@ def test_prefixed_or_lowercase_names_are_not_read(monkeypatch: pytest.MonkeyPatc
         ("SIMULATED_STAGES", "document_processing,baking"),
         ("START_TIMEOUT_SECONDS", "-1"),
         ("ALLOW_ANONYMOUS", "maybe"),
+        ("WEBHOOK_RETRY_SECONDS", "0"),
+        ("WEBHOOK_SECRET", "short"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, raw: str) -> None:
@@ -127,12 +134,18 @@ def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str
 
 
 def test_dev_secret_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ENVIRONMENT=production without a real SUPABASE_JWT_SECRET is refused."""
+    """ENVIRONMENT=production without a real SUPABASE_JWT_SECRET, or without a real
+    WEBHOOK_SECRET, is refused."""
     monkeypatch.setenv("ENVIRONMENT", "production")
     with pytest.raises(SettingsError, match="SUPABASE_JWT_SECRET"):
         load_settings(env_file=None)
     monkeypatch.setenv("SUPABASE_JWT_SECRET", "a-real-secret-" + "x" * 32)
-    assert load_settings(env_file=None).auth.jwt_secret != DEV_JWT_SECRET
+    with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):
+        load_settings(env_file=None)
+    monkeypatch.setenv("WEBHOOK_SECRET", "a-real-webhook-secret-" + "y" * 32)
+    loaded = load_settings(env_file=None)
+    assert loaded.auth.jwt_secret != DEV_JWT_SECRET
+    assert loaded.webhook.secret != DEV_WEBHOOK_SECRET
 
 
 def test_env_file_is_read(tmp_path: Path) -> None:
