@@ -24,6 +24,7 @@ PARAM = "access_token"
 STATE_KEY = "query_tokens"
 query_scheme = APIKeyQuery(
     name=PARAM,
+    scheme_name="AccessTokenQuery",
     auto_error=False,
     description="The same Supabase access token, for clients that cannot send headers",
 )

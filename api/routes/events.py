@@ -21,7 +21,7 @@ EXAMPLE = (
     "id: 7\r\nevent: progress\r\n"
     'data: {"courseId":"3f1c2a9e-5b7d-4e2a-9c1f-0a8b7c6d5e4f","seq":7,'
     '"generationStatus":"generating_structure","currentStep":3,"percentage":50,'
-    '"message":"Генерация структуры...","workflowStatus":"RUNNING"}\r\n\r\n'
+    '"message":"Генерация структуры курса...","workflowStatus":"RUNNING"}\r\n\r\n'
     ": ping - 2026-01-01 10:00:15+00:00\r\n\r\n"
 )
 RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -110,8 +110,10 @@ class ProgressHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
 
-    def subscribers(self) -> int:
-        return sum(len(course.subscribers) for course in self._courses.values())
+    def subscribers(self, course_id: str | None = None) -> int:
+        """Subscribers of `course_id`, or of every course."""
+        courses = self._courses.values() if course_id is None else [self._courses.get(course_id)]
+        return sum(len(course.subscribers) for course in courses if course is not None)
 
     def buffered(self) -> int:
         """Snapshots waiting in every subscriber's buffer (bounded by subscribers × buffer)."""

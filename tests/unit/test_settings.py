@@ -88,7 +88,8 @@ def test_each_documented_name_is_read_exactly(
 def test_defaults_are_the_documented_ones() -> None:
     """With nothing set: per-user limits FREE 1, BASIC 2, STANDARD 3, TRIAL and PREMIUM 5;
     priority keys from PREMIUM (1) to FREE (4); the local dev server and its default queue;
-    every stage simulated; 10 stage slots; 6 h runs; JSON logs in development."""
+    every stage simulated; 10 stage slots; 6 h runs; JSON logs in development; webhooks
+    retried for an hour, no host exempt from the address rule."""
     s = load_settings(env_file=None)
     limits = {t: s.admission.policy(t).limit for t in Tier}
     assert limits == {Tier.FREE: 1, Tier.BASIC: 2, Tier.STANDARD: 3, Tier.TRIAL: 5, Tier.PREMIUM: 5}
