@@ -99,7 +99,12 @@ class Dispatcher:
         events = await self._outbox.claim(
             policy.batch, policy.lease_seconds, policy.coalesce_after_seconds
         )
-        await asyncio.gather(*(self._handle(event) for event in events))
+        outcomes = await asyncio.gather(
+            *(self._handle(event) for event in events), return_exceptions=True
+        )
+        for failure in (o for o in outcomes if isinstance(o, Exception)):
+            # the event stays leased and is tried again when its lease ends
+            log.warning("webhook event not settled", error=f"{type(failure).__name__}: {failure}")
         return len(events)
 
     async def _woken(self) -> None:

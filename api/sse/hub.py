@@ -99,8 +99,7 @@ class ProgressHub:
         course.published = snapshot.seq
         for subscription in list(course.subscribers):
             if not subscription.offer(snapshot):
-                self.unsubscribe(subscription)
-                log.info("slow stream dropped", course_id=snapshot.course_id, seq=snapshot.seq)
+                self.unsubscribe(subscription)  # its stream closes itself (and logs it)
 
     async def aclose(self) -> None:
         readers = [c.reader for c in self._courses.values() if c.reader is not None]

@@ -27,18 +27,23 @@ def assert_well_formed(events: list[Event], course_id: str) -> None:
 async def test_a_client_sees_every_step_then_the_stream_closes(
     http: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
-    """Started, then followed: every step in order with growing ids, the terminal event with
-    the closed run's status, then the end of the stream."""
+    """A client following a course while its run starts and goes: every step in order with
+    growing ids, the terminal event with the closed run's status, then the end of the stream."""
     user = await insert_user(pg_pool)
     course = await insert_course(pg_pool, user, simulation=QUICK)
     headers = bearer(hs_token(user))
-    started = await http.post(generation(course), headers=headers)
-    assert started.status_code == 202, started.text
-    assert started.json()["links"]["events"] == events_path(course)
+    events: list[Event] = []
     async with http.stream("GET", events_path(course), headers=headers) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-store"
-    events = await collect(http, course, headers)
+        async for event in read_events(response):
+            events.append(event)
+            if len(events) == 1:  # following: now start the run
+                started = await http.post(generation(course), headers=headers)
+                assert started.status_code == 202, started.text
+                assert started.json()["links"]["events"] == events_path(course)
+    assert events[0].seq == 0
+    events = events[1:]
     assert_well_formed(events, course)
     steps = [event.data["currentStep"] for event in events]
     assert steps == sorted(steps)

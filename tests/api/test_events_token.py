@@ -26,8 +26,12 @@ def log_lines() -> Iterator[io.StringIO]:
     them."""
     buffer = io.StringIO()
     configure_logging("info", "json", environment="test", stream=buffer)
-    logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    access = logging.getLogger("uvicorn.access")
+    propagate = access.propagate  # a server started with access_log=False turned it off
+    access.setLevel(logging.INFO)
+    access.propagate = True
     yield buffer
+    access.propagate = propagate
     logging.getLogger().handlers.clear()
 
 

@@ -105,8 +105,9 @@ async def test_failures_are_retried_under_the_same_id(
 async def test_an_event_is_given_up_after_the_budget(
     pg_pool: asyncpg.Pool, database_url: str, transport: LoopbackOnly
 ) -> None:
-    """A receiver that always fails: the event is marked failed with the last error once its
-    retry budget is spent, and the next event of the course goes out after it."""
+    """A receiver that always fails: the event is retried, then marked failed with the last
+    error once its budget (counted from the change) is spent; the next event of the course goes
+    out after it."""
     async with Receiver(fail_first=10**6).running() as receiver:
         course, _ = await run_with_webhook(pg_pool, receiver.url, FULL_RUN[:1])
         dispatcher = dispatcher_for(pg_pool, transport, retry_seconds=0.5)
@@ -117,11 +118,11 @@ async def test_an_event_is_given_up_after_the_budget(
 
             await eventually(given_up, timeout=15)
     errors = await pg_pool.fetch(
-        "SELECT last_error, attempts FROM public.webhook_outbox WHERE course_id = $1",
+        "SELECT last_error, attempts FROM public.webhook_outbox WHERE course_id = $1 ORDER BY id",
         uuid.UUID(course),
     )
     assert {row["last_error"] for row in errors} == {"HTTP 500: "}
-    assert all(row["attempts"] >= 2 for row in errors)
+    assert errors[0]["attempts"] >= 2  # retried; the second's budget ran while it waited
 
 
 async def test_a_refused_address_fails_at_once(
