@@ -53,9 +53,21 @@ class Receiver:
                 await asyncio.wait_for(self._server.wait_closed(), 1)
 
     def verified(self, secret: str) -> list[dict[str, Any]]:
-        """Every answered request's payload, each signature checked with `secret`."""
+        """The payload of each event answered 204, deduplicated by webhook-id (delivery is at
+        least once) in the order first received, each signature checked with `secret`."""
         hook = Webhook(secret)
-        return [hook.verify(r.body, r.headers) for r in self.received if r.status == 204]
+        return [hook.verify(r.body, r.headers) for r in self.first_deliveries()]
+
+    def first_deliveries(self) -> list[Received]:
+        """The first request answered 204 of each webhook-id, in arrival order."""
+        seen: set[str] = set()
+        first: list[Received] = []
+        for request in self.received:
+            event_id = request.headers["webhook-id"]
+            if request.status == 204 and event_id not in seen:
+                seen.add(event_id)
+                first.append(request)
+        return first
 
     def ids(self) -> list[str]:
         return [r.headers["webhook-id"] for r in self.received]
