@@ -44,6 +44,7 @@ class Listener:
         self._on_payload, self._on_connected = on_payload, on_connected
         self._check_every = check_every
         self.listening = asyncio.Event()
+        self.settled = asyncio.Event()  # the first attempt is over: listening, or it failed
         self.connections = 0
 
     @contextlib.asynccontextmanager
@@ -63,6 +64,7 @@ class Listener:
         while True:
             conn = await self._connect()
             if conn is None:
+                self.settled.set()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
@@ -93,10 +95,12 @@ class Listener:
             await conn.add_listener(self._channel, self._notified)
         except LISTEN_ERRORS as exc:
             log.warning("listener cannot listen", channel=self._channel, error=str(exc))
+            self.settled.set()
             return
         self.connections += 1
         self.listening.set()
         await self._resynchronise()
+        self.settled.set()
         while await self._alive(conn, lost):
             pass
 

@@ -3,6 +3,7 @@ is answered with its stream, or 204 when there is nothing left to follow."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +21,7 @@ from db.repository import CourseRepository, CourseRow
 
 CHANNEL = "course_progress"
 LISTENER_NAME = "cg-progress-listener"  # its application_name in pg_stat_activity
+LISTEN_WAIT_SECONDS = 5.0
 log = structlog.get_logger("api.sse")
 
 
@@ -34,8 +36,12 @@ class ProgressEvents:
         self._stack = contextlib.AsyncExitStack()
 
     async def start(self) -> None:
-        """Start listening in the background (PostgreSQL may still be down)."""
+        """Start listening in the background, once the first attempt to LISTEN is over: a
+        stream opened as soon as the process serves then misses no notification. (With
+        PostgreSQL down, streams catch up when the listener connects.)"""
         await self._stack.enter_async_context(self.listener.running())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.listener.settled.wait(), LISTEN_WAIT_SECONDS)
 
     async def aclose(self) -> None:
         await self._stack.aclose()
