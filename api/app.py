@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from api import handlers
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from api.query_token import QueryTokenMiddleware
+from api.query_token import Gateway
 from api.routes import compat, events, generation, health, me
 from api.state import State, build_state
 from db.migrate import SchemaBehind
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.aclose()
 
     production = settings.environment == "production"
-    app = FastAPI(
+    app = Gateway(  # FastAPI that keeps the stream's access_token out of logs and traces
         title="Course generation orchestrator",
         version=settings.version,
         description=DESCRIPTION,
@@ -67,5 +67,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(QueryTokenMiddleware)  # outermost: nothing else sees the stream's token
     return app

@@ -1,10 +1,10 @@
 """The event stream's `access_token` query parameter (a browser's EventSource cannot send an
 `Authorization` header).
 
-`QueryTokenMiddleware`, outermost, takes every `access_token` out of the query string before
-anything else sees the request, so no access log, error line or trace records it, and keeps the
-values in the request's state; only `stream_principal` reads them there, so every other route
-ignores a token sent that way.
+The app (`Gateway`) takes every `access_token` out of the query string before anything else
+sees the request, so no access log, error line or trace records it, and keeps the values in
+the request's state; only `stream_principal` reads them there, so every other route ignores a
+token sent that way.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import unquote_plus
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, FastAPI, Request, Security
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from api.auth import Principal
 from api.deps import StateDep, bearer
@@ -30,17 +30,23 @@ query_scheme = APIKeyQuery(
 )
 
 
-class QueryTokenMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class Gateway(FastAPI):
+    """FastAPI, but every `access_token` leaves the query string before anything sees the
+    request: FastAPI's own request tracing, every middleware, the server's access log (the
+    scope is changed in place). The values wait in the request's state."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and PARAM.encode() in scope.get("query_string", b""):
-            kept, tokens = split_tokens(scope["query_string"])
-            if tokens:
-                scope["query_string"] = kept  # in place: the server's own access log reads it
-                scope.setdefault("state", {})[STATE_KEY] = tokens
-        await self.app(scope, receive, send)
+        if scope["type"] == "http":
+            take_tokens(scope)
+        await super().__call__(scope, receive, send)
+
+
+def take_tokens(scope: Scope) -> None:
+    if PARAM.encode() in scope.get("query_string", b""):
+        kept, tokens = split_tokens(scope["query_string"])
+        if tokens:
+            scope["query_string"] = kept
+            scope.setdefault("state", {})[STATE_KEY] = tokens
 
 
 def split_tokens(query: bytes) -> tuple[bytes, list[str]]:

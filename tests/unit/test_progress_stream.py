@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from api.query_token import split_tokens
 from api.sse.hub import ProgressHub
 from api.sse.service import resume_id
 from api.sse.snapshot import Snapshot
@@ -63,9 +62,3 @@ async def test_resuming_skips_what_the_client_has() -> None:
 def test_resume_id_accepts_only_seqs_reached(header: str | None, expected: int | None) -> None:
     """A Last-Event-ID beyond the course's seq, negative or not a number is ignored."""
     assert resume_id(header, 5) == expected
-
-
-def test_access_tokens_are_taken_out_of_the_query() -> None:
-    """Every access_token (plain or percent-encoded name) is removed; the rest is kept as is."""
-    kept, tokens = split_tokens(b"a=1&access_token=abc.def&b=%20x&access%5Ftoken=ghi&")
-    assert (kept, tokens) == (b"a=1&b=%20x", ["abc.def", "ghi"])
