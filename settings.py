@@ -81,6 +81,7 @@ class AuthSettings(_Group):
 
 
 class ApiSettings(_Group):
+    host: str = Field(default="127.0.0.1", min_length=1, validation_alias="API_HOST")
     port: int = Field(default=8000, ge=1, le=65535, validation_alias="API_PORT")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="CORS_ORIGINS"
@@ -136,6 +137,12 @@ class AdmissionSettings(_Group):
 class WorkflowSettings(_Group):
     execution_timeout_seconds: int = Field(
         default=21_600, ge=60, validation_alias="WORKFLOW_EXECUTION_TIMEOUT_SECONDS"
+    )
+    deadline_margin_seconds: int = Field(
+        default=300, ge=0, validation_alias="RUN_DEADLINE_MARGIN_SECONDS"
+    )
+    progress_retry_seconds: float = Field(
+        default=120, gt=0, validation_alias="PROGRESS_RETRY_SECONDS"
     )
 
 
@@ -240,12 +247,30 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         except ValidationError as exc:
             raise SettingsError(_one_line(exc)) from None
     settings = Settings(**groups)
+    _check_across_groups(settings)
+    return settings
+
+
+def _check_across_groups(settings: Settings) -> None:
+    """Rules that tie settings of different groups together."""
     if settings.environment == "production" and settings.auth.jwt_secret == DEV_JWT_SECRET:
         raise SettingsError(
             "invalid setting SUPABASE_JWT_SECRET: the development secret is refused when "
             "ENVIRONMENT=production"
         )
-    return settings
+    run = settings.workflow
+    floor = run.progress_retry_seconds + settings.stages.heartbeat_timeout_seconds + 10
+    if run.deadline_margin_seconds < floor:
+        raise SettingsError(
+            "invalid setting RUN_DEADLINE_MARGIN_SECONDS: must be at least PROGRESS_RETRY_SECONDS"
+            f" + STAGE_HEARTBEAT_TIMEOUT_SECONDS + 10 = {floor:g} (got"
+            f" {run.deadline_margin_seconds})"
+        )
+    if run.deadline_margin_seconds >= run.execution_timeout_seconds:
+        raise SettingsError(
+            "invalid setting RUN_DEADLINE_MARGIN_SECONDS: must be less than"
+            f" WORKFLOW_EXECUTION_TIMEOUT_SECONDS ({run.execution_timeout_seconds})"
+        )
 
 
 def settings_or_exit(env_file: str | Path | None = ".env") -> Settings:

@@ -32,7 +32,7 @@ from activities.admission import AdmissionActivities
 from activities.course import CourseActivities
 from activities.metrics import MetricActivities
 from activities.stages import SimulatedStages
-from activities.types import StageOptions
+from activities.types import RunOptions
 from admission import Leases, create_redis
 from db.migrate import SchemaBehind
 from db.pool import UNREACHABLE, Backoff, open_pool
@@ -63,12 +63,14 @@ POSTGRES_BACKOFF = Backoff(
 )
 
 
-def stage_options(settings: Settings) -> StageOptions:
-    return StageOptions(
+def run_options(settings: Settings) -> RunOptions:
+    return RunOptions(
         task_queue=settings.temporal.stage_task_queue,
         start_to_close_seconds=settings.stages.start_to_close_seconds,
         heartbeat_timeout_seconds=settings.stages.heartbeat_timeout_seconds,
         cleanup_stages=list(settings.stages.cleanup_activities),
+        progress_retry_seconds=settings.workflow.progress_retry_seconds,
+        deadline_margin_seconds=settings.workflow.deadline_margin_seconds,
     )
 
 
@@ -88,7 +90,7 @@ def build_workers(
     admission = AdmissionActivities(
         leases, settings.admission, settings.workflow.execution_timeout_seconds
     )
-    course = CourseActivities(repository, stage_options(settings))
+    course = CourseActivities(repository, run_options(settings))
     metrics = MetricActivities(repository)
     workers = [
         Worker(

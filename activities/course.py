@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -23,7 +24,7 @@ from activities.types import (
     ClaimCourseResult,
     FinishGenerationInput,
     LoadedCourse,
-    StageOptions,
+    RunOptions,
     UpdateProgressInput,
 )
 from db.repository import (
@@ -32,6 +33,7 @@ from db.repository import (
     DatabaseUnavailable,
     InvalidArgument,
     InvalidTransition,
+    StaleRun,
 )
 from workflows import errors
 from workflows.errors import course_not_found
@@ -53,16 +55,18 @@ async def guarded(call: Callable[[], Awaitable[T]]) -> T:
         ) from exc
     except InvalidArgument as exc:
         raise ApplicationError(str(exc), type=errors.INVALID_INPUT, non_retryable=True) from exc
+    except StaleRun as exc:
+        raise ApplicationError(str(exc), type=errors.STALE_RUN, non_retryable=True) from exc
     except DatabaseUnavailable as exc:
         raise ApplicationError(str(exc), type=errors.DATABASE_UNAVAILABLE) from exc
 
 
 class CourseActivities:
-    """Activities over the `courses` row; `stages` is what the claim hands the workflow."""
+    """Activities over the `courses` row; `options` is what the claim hands the workflow."""
 
-    def __init__(self, repository: CourseRepository, stages: StageOptions) -> None:
+    def __init__(self, repository: CourseRepository, options: RunOptions) -> None:
         self._repository = repository
-        self._stages = stages
+        self._options = options
 
     @activity.defn(name=CLAIM_COURSE)
     async def claim_course(self, inp: ClaimCourseInput) -> ClaimCourseResult:
@@ -75,7 +79,11 @@ class CourseActivities:
         generation_type = loaded.generation_type
         claimed = await guarded(
             lambda: self._repository.begin_generation(
-                inp.course_id, inp.workflow_id, inp.run_id, generation_type
+                inp.course_id,
+                inp.workflow_id,
+                inp.run_id,
+                generation_type,
+                datetime.fromisoformat(inp.run_started_at),
             )
         )
         if claimed is None:
@@ -112,7 +120,7 @@ class CourseActivities:
             brief=CourseBrief(**fields),
             generation_type=self._generation_type(course_id, progress),
             simulation=simulation if isinstance(simulation, dict) else {},
-            stages=self._stages,
+            options=self._options,
         )
 
     async def _write(self, inp: UpdateProgressInput) -> None:

@@ -1,4 +1,4 @@
-"""`python -m api`: serve the gateway with uvicorn on `API_PORT`."""
+"""`python -m api`: serve the gateway with uvicorn on `API_HOST`:`API_PORT`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def main() -> None:
     telemetry.configure_tracing(settings.environment, settings.version)
     uvicorn.run(
         create_app(settings),
-        host="0.0.0.0",  # the gateway is meant to be reached from other hosts
+        host=settings.api.host,  # loopback unless API_HOST opens it to other hosts
         port=settings.api.port,
         log_config=None,
         access_log=False,

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from api import handlers
-from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from api.middleware import BodyLimitMiddleware, ErrorMiddleware, RequestIdMiddleware
 from api.routes import compat, generation, health, me
 from api.state import State, build_state
 from db.migrate import SchemaBehind
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (generation, me, compat, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(ErrorMiddleware)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,4 +1,10 @@
-"""Pure ASGI middleware: request ids bound into logs, and the 64 KiB body cap."""
+"""Pure ASGI middleware: request ids bound into logs, unhandled errors answered as problems,
+and the 64 KiB body cap.
+
+Order, outermost first: `RequestIdMiddleware`, CORS, `ErrorMiddleware`, `BodyLimitMiddleware`,
+then FastAPI's own exception handlers. An unhandled error is rendered inside CORS and the
+request id, so its 500 carries both like any other answer.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +60,32 @@ class RequestIdMiddleware:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+
+
+class ErrorMiddleware:
+    """Answer an error no handler took as a 500 problem without a stack trace (logged with it).
+    An error after the response started cannot be answered; it is re-raised."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:
+                raise
+            await render(Request(scope, receive), exc)(scope, receive, send)
 
 
 def _request_id(scope: Scope) -> str:

@@ -48,7 +48,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 async def _parse(request: Request) -> LegacyGenerateRequest:
     try:
         raw = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python recurses
         raise LegacyBadRequest("Invalid request body", reason="invalid JSON") from None
     if isinstance(raw, dict) and "courseId" in raw and parse_uuid(raw["courseId"]) is None:
         raise LegacyBadRequest(
@@ -69,7 +69,8 @@ async def _parse(request: Request) -> LegacyGenerateRequest:
 
 def _is_uri(value: str) -> bool:
     parts = urlsplit(value)
-    return bool(parts.scheme and (parts.netloc or parts.path)) and " " not in value
+    printable = value.isprintable() and not any(char.isspace() for char in value)
+    return bool(parts.scheme and (parts.netloc or parts.path)) and printable
 
 
 @router.post(

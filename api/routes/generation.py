@@ -127,7 +127,10 @@ async def read_generation(
     "/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=CancelResponse,
-    responses={**COMMON, 409: doc(409, "not-running", "the course's run is not open")},
+    responses={
+        **COMMON,
+        409: doc(409, "not-running", "the course's generation has ended (completed)"),
+    },
     summary="Cancel the course's open run",
 )
 async def cancel_generation(
@@ -136,6 +139,7 @@ async def cancel_generation(
     principal: PrincipalDep,
     body: Annotated[CancelRequest | None, Body()] = None,
 ) -> CancelResponse:
-    """Ask the open run to cancel; it compensates and ends CANCELED."""
+    """Ask the open run to cancel; it compensates and ends CANCELED. A course whose row is
+    already completed, failed or cancelled is 409 even while its run finishes."""
     reason = body.reason if body else None
     return await state.runs.cancel(principal, str(course_id), reason)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
 
 import asyncpg
 import httpx
@@ -13,11 +12,9 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
-from admission import create_redis
 from settings import Settings
-from tests.api.support import JwksServer, running_app
+from tests.api.support import JwksServer, running_app, workers_on
 from tests.factories import JWT_SECRET, Keys, make_settings, queue_env
-from worker import build_workers
 
 
 @pytest.fixture(scope="session")
@@ -68,12 +65,8 @@ async def running_workers(
     api_settings: Settings, temporal_env: WorkflowEnvironment, pg_pool: asyncpg.Pool
 ) -> AsyncIterator[None]:
     """The real worker (orchestration + simulated stages) on the API tests' task queues."""
-    redis = create_redis(api_settings.stores.redis_url or "")
-    async with AsyncExitStack() as stack:
-        for worker in build_workers(temporal_env.client, api_settings, pg_pool, redis):
-            await stack.enter_async_context(worker)
+    async with workers_on(api_settings, temporal_env.client, pg_pool):
         yield
-    await redis.aclose()
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -56,9 +56,10 @@ class Stack:
         return Course(course_id, owner, tier)
 
     async def start(
-        self, course: Course, token: str | None = None
+        self, course: Course, token: str | None = None, execution_timeout: int | None = None
     ) -> tuple[AdmissionResult, WorkflowHandle[Any, Any]]:
-        """Update-with-start exactly as the gateway does it; returns the answer and the run."""
+        """Update-with-start exactly as the gateway does it (`execution_timeout` overrides the
+        settings' one); returns the answer and the run."""
         inp = CourseGenerationInput(
             course.course_id,
             course.user_id,
@@ -70,7 +71,8 @@ class Stack:
         operation = start_operation(
             inp,
             task_queue=self.settings.temporal.task_queue,
-            execution_timeout_seconds=self.settings.workflow.execution_timeout_seconds,
+            execution_timeout_seconds=execution_timeout
+            or self.settings.workflow.execution_timeout_seconds,
             priority_key=policy.priority_key,
         )
         result = await self.client.execute_update_with_start_workflow(
