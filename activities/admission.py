@@ -8,7 +8,7 @@ lease holder).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -20,11 +20,11 @@ from activities.types import (
     ReserveLeaseInput,
     ReserveLeaseResult,
 )
-from admission import Holder, Leases, LeaseStoreUnavailable, ReserveResult, RunRef
+from admission import Leases, LeaseStoreUnavailable, ReserveResult, RunRef, holder_info
 from settings import AdmissionSettings, TierPolicy
 from tiers import parse_tier
 from workflows import errors
-from workflows.types import HolderInfo, LimitReason, course_id_of
+from workflows.types import LimitReason
 
 
 class AdmissionActivities:
@@ -90,12 +90,6 @@ def _result(result: ReserveResult, policy: TierPolicy) -> ReserveLeaseResult:
 
 def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp() if iso else 0.0
-
-
-def holder_info(holder: Holder) -> HolderInfo:
-    """A lease as the workflow and the API report it (`since` as ISO-8601 UTC)."""
-    since = datetime.fromtimestamp(holder.since, UTC).isoformat()
-    return HolderInfo(course_id=course_id_of(holder.holder), workflow_id=holder.holder, since=since)
 
 
 def _unavailable(exc: LeaseStoreUnavailable) -> ApplicationError:

@@ -25,6 +25,7 @@ from activities.types import (
     FinishGenerationInput,
     LoadedCourse,
     RunOptions,
+    StepWrite,
     UpdateProgressInput,
 )
 from db.repository import (
@@ -90,14 +91,15 @@ class CourseActivities:
             raise course_not_found(inp.course_id)
         first = steps_for(generation_type)[0]
         await self._write(
-            UpdateProgressInput(inp.course_id, inp.run_id, first.id, "in_progress", first.started)
+            inp.course_id, inp.run_id, StepWrite(first.id, "in_progress", first.started)
         )
         return ClaimCourseResult(generation_type, loaded)
 
     @activity.defn(name=UPDATE_PROGRESS)
     async def update_progress(self, inp: UpdateProgressInput) -> None:
-        """One `update_course_progress` call, fenced by the run id carried in metadata."""
-        await self._write(inp)
+        """`update_course_progress` for each write in order, fenced by the run id."""
+        for write in inp.writes:
+            await self._write(inp.course_id, inp.run_id, write)
 
     @activity.defn(name=FINISH_GENERATION)
     async def finish_generation(self, inp: FinishGenerationInput) -> None:
@@ -123,21 +125,22 @@ class CourseActivities:
             options=self._options,
         )
 
-    async def _write(self, inp: UpdateProgressInput) -> None:
-        metadata = {**inp.metadata, "run_id": inp.run_id}
+    async def _write(self, course_id: str, run_id: str, write: StepWrite) -> None:
+        """One `update_course_progress` call, fenced by the run id carried in metadata."""
+        metadata = {**write.metadata, "run_id": run_id}
         document = await guarded(
             lambda: self._repository.update_progress(
-                inp.course_id,
-                inp.step_id,
-                inp.status,
-                inp.message,
-                error_message=inp.error_message,
-                error_details=inp.error_details,
+                course_id,
+                write.step_id,
+                write.status,
+                write.message,
+                error_message=write.error_message,
+                error_details=write.error_details,
                 metadata=metadata,
             )
         )
         if document is None:
-            raise course_not_found(inp.course_id)
+            raise course_not_found(course_id)
 
     @staticmethod
     def _generation_type(course_id: str, progress: dict[str, Any]) -> GenerationType:

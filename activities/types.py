@@ -90,15 +90,25 @@ class ClaimCourseResult:
 
 
 @dataclass
-class UpdateProgressInput:
-    course_id: str
-    run_id: str
+class StepWrite:
+    """One `update_course_progress` call: a step's new status and message."""
+
     step_id: int
     status: str
     message: str
     error_message: str | None = None
     error_details: dict[str, Any] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class UpdateProgressInput:
+    """Progress writes of one run applied in order: adjacent ones (step N completed, step N+1
+    in progress) travel together, so the run records one activity for both."""
+
+    course_id: str
+    run_id: str
+    writes: list[StepWrite]
 
 
 @dataclass

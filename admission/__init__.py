@@ -26,6 +26,7 @@ from admission.store import (
     ReserveResult,
     RunRef,
     create_redis,
+    holder_info,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "ReserveResult",
     "RunRef",
     "create_redis",
+    "holder_info",
 ]

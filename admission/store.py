@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Literal, get_args
 
@@ -15,6 +16,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
+
+from workflows.types import HolderInfo, course_id_of
 
 ReserveDecision = Literal["admitted", "user_limit", "global_limit", "stale"]
 SCRIPT_NAMES = ("reserve", "release", "usage", "holders")
@@ -196,3 +199,9 @@ def _holders(flat: list[Any]) -> list[Holder]:
         Holder(holder, float(since), float(expires))
         for holder, since, expires in zip(*[iter(fields)] * 3, strict=True)
     ]
+
+
+def holder_info(holder: Holder) -> HolderInfo:
+    """A lease as the workflow and the API report it (`since` as ISO-8601 UTC)."""
+    since = datetime.fromtimestamp(holder.since, UTC).isoformat()
+    return HolderInfo(course_id=course_id_of(holder.holder), workflow_id=holder.holder, since=since)

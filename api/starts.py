@@ -21,9 +21,11 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdate
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from admission import Leases
 from api import answers
 from api.auth import Principal
 from api.inflight import InFlight
+from api.limits import LimitCheck
 from api.problems import START_ERRORS, AlreadyCompleted, NotFound, NotYours, start_problem
 from api.ratelimit import StartRateLimiter
 from api.temporal import TemporalConnector
@@ -60,9 +62,11 @@ class Starter:
         tiers: TierResolver,
         temporal: TemporalConnector,
         limiter: StartRateLimiter,
+        leases: Leases,
     ) -> None:
         self._settings, self._courses, self._tiers = settings, courses, tiers
         self._temporal, self._limiter = temporal, limiter
+        self._limit = LimitCheck(leases, courses)
         self._inflight: InFlight[AdmissionResult] = InFlight()
 
     async def start(self, principal: Principal, cmd: StartCommand) -> Started:
@@ -100,6 +104,9 @@ class Starter:
     async def _admit(
         self, principal: Principal, cmd: StartCommand, policy: TierPolicy
     ) -> AdmissionResult:
+        refused = await self._limit.refusal(principal.user_id, cmd.course_id, policy)
+        if refused is not None:
+            return refused
         client = await self._temporal.client()
         token = uuid.uuid4().hex
         inp = CourseGenerationInput(

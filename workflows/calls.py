@@ -68,6 +68,9 @@ STAGE_RETRY = {
     if step.stage
 }
 _SECONDS_10 = timedelta(seconds=10)
+# Local activities retry inside the workflow task up to this backoff; longer waits (an outage)
+# go through durable timers, so a worker restart mid-outage loses nothing.
+_LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
 T = TypeVar("T")
 
 
@@ -118,14 +121,27 @@ async def reserve_lease(inp: ReserveLeaseInput) -> ReserveLeaseResult | None:
     return await best_effort(reserve, "lease store unavailable")
 
 
-async def release_lease(inp: ReleaseLeaseInput, within: timedelta | None) -> None:
-    """Retried until it takes effect or `within` (None: no limit) runs out."""
-    await workflow.execute_activity(
+async def release_lease(
+    inp: ReleaseLeaseInput, within: timedelta | None, *, local: bool = True
+) -> None:
+    """Retried until it takes effect or `within` (None: no limit) runs out; a local activity
+    unless `local` is false (a local activity holds back what the run answers meanwhile)."""
+    if not local:
+        await workflow.execute_activity(
+            act.RELEASE_LEASE,
+            inp,
+            start_to_close_timeout=timedelta(seconds=5),
+            schedule_to_close_timeout=within,
+            retry_policy=UNTIL_DONE,
+        )
+        return
+    await workflow.execute_local_activity(
         act.RELEASE_LEASE,
         inp,
         start_to_close_timeout=timedelta(seconds=5),
         schedule_to_close_timeout=within,
         retry_policy=UNTIL_DONE,
+        local_retry_threshold=_LOCAL_RETRY_THRESHOLD,
     )
 
 
@@ -145,13 +161,15 @@ async def claim_course(inp: ClaimCourseInput) -> ClaimCourseResult:
 
 
 async def update_progress(inp: UpdateProgressInput, within: timedelta) -> None:
-    """Retried for `within` (`PROGRESS_RETRY_SECONDS`), then the run fails."""
-    await workflow.execute_activity(
+    """A local activity (one marker event, no task round trip) retried for `within`
+    (`PROGRESS_RETRY_SECONDS`), then the run fails."""
+    await workflow.execute_local_activity(
         act.UPDATE_PROGRESS,
         inp,
         start_to_close_timeout=_SECONDS_10,
         schedule_to_close_timeout=within,
         retry_policy=UNTIL_DONE,
+        local_retry_threshold=_LOCAL_RETRY_THRESHOLD,
     )
 
 

@@ -14,7 +14,7 @@ from workflows import calls, errors, failures
 from workflows import search_attributes as sa
 from workflows.closing import Closing
 from workflows.progress import RunProgress, RunState, admission_result
-from workflows.run_activities import RunActivities
+from workflows.run_activities import RunActivities, Write
 from workflows.saga import Saga
 from workflows.steps import Step, cleanup_name, stage_steps, steps_for
 from workflows.types import (
@@ -117,13 +117,11 @@ class CourseGenerationWorkflow:
         saga.add("finish_generation", self._closing.finish)
         claim = await self._run.claim()
         self._admitted(reserved, claim.generation_type)
-        deadline = self._closing.watch_deadline(asyncio.current_task(), lambda: self._completing)
-        await self._progress(steps_for(claim.generation_type)[0], "completed")
+        self._closing.watch_deadline(asyncio.current_task(), lambda: self._completing)
+        done: Write = (steps_for(claim.generation_type)[0], "completed", {})
         for step in stage_steps(claim.generation_type):
-            await self._run_step(saga, step, claim.course)
-        deadline.cancel()
-        self._state.phase = "closing"
-        self._state.set_status("completed")
+            done = await self._run_step(saga, done, step, claim.course)
+        await self._complete(done, claim.course)
         assert self._run.options is not None
         retry = timedelta(seconds=self._run.options.progress_retry_seconds)
         await calls.shielded(self._run.release_quietly(retry))
@@ -134,7 +132,8 @@ class CourseGenerationWorkflow:
             self._state.admission = dataclasses.replace(
                 self._result("unavailable"), unavailable="redis"
             )
-            await self._run.release_quietly(QUICK_RELEASE)  # a reserve that timed out may land
+            # A reserve that timed out may still land; not local, so the answer leaves first.
+            await self._run.release_quietly(QUICK_RELEASE, local=False)
             return GenerationOutcome("unavailable")
         self._state.admission = self._result("rejected", reserved)
         self._state.set_status("rejected")
@@ -148,38 +147,41 @@ class CourseGenerationWorkflow:
         self._state.phase = "running"
         self._state.step = steps_for(generation_type)[0]
         self._state.step_status = "in_progress"
-        workflow.upsert_search_attributes([sa.GENERATION_TYPE.value_set(generation_type)])
-        self._state.set_status("initializing")
+        self._state.set_status("initializing", sa.GENERATION_TYPE.value_set(generation_type))
 
-    async def _run_step(self, saga: Saga, step: Step, course: LoadedCourse) -> None:
+    async def _run_step(self, saga: Saga, done: Write, step: Step, course: LoadedCourse) -> Write:
+        """Write `done` completed and `step` in progress (one write unless a simulation hold
+        parks the run between them), run the stage, answer the step's own completed write."""
         assert step.stage is not None
-        await self._run.hold("hold_before_step", step, course)
+        pending = [done]
+        if self._run.holds_between(done[0], step, course):
+            await self._write(pending)
+            pending = []
+            await self._run.hold("hold_after_step", done[0], course)
+            await self._run.hold("hold_before_step", step, course)
         if step.stage in course.options.cleanup_stages:
             name = cleanup_name(step.stage)
             saga.add(name, lambda: self._run.cleanup(name, step, course))
-        await self._progress(step, "in_progress")
+        await self._write([*pending, (step, "in_progress", {})])
         output = await self._run.stage(step, course)
         failures.raise_if_cancel_requested()
-        metadata = {"stage": step.stage, "summary": output.summary}
-        if step.id < 5:
-            await self._progress(step, "completed", metadata)
-            await self._run.hold("hold_after_step", step, course)
-            return
-        self._completing = True  # completion wins: once written, nothing undoes step 5
-        await calls.shielded(self._progress(step, "completed", metadata, check_cancel=False))
-        await calls.shielded(self._run.hold("hold_after_step", step, course))
+        return step, "completed", {"stage": step.stage, "summary": output.summary}
 
-    async def _progress(
-        self,
-        step: Step,
-        status: str,
-        metadata: dict[str, Any] | None = None,
-        check_cancel: bool = True,
-    ) -> None:
+    async def _complete(self, done: Write, course: LoadedCourse) -> None:
+        """Completion wins: once step 5 is being written `completed`, nothing undoes it."""
+        self._completing = True
+        await calls.shielded(self._write([done], check_cancel=False))
+        await calls.shielded(self._run.hold("hold_after_step", done[0], course))
+        self._state.phase = "closing"
+        self._state.set_status("completed")
+
+    async def _write(self, writes: list[Write], check_cancel: bool = True) -> None:
+        """Progress writes in one activity; the run's own view follows the last one."""
+        step, status, _ = writes[-1]
         self._state.step, self._state.step_status = step, status
         if status == "in_progress":
             self._state.set_status(step.status)
-        await self._run.progress(step, status, metadata)
+        await self._run.progress(writes)
         if check_cancel:
             failures.raise_if_cancel_requested()
 

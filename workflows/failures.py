@@ -62,7 +62,10 @@ def raise_if_cancel_requested() -> None:
 
 
 def retries_exhausted(exc: ActivityError) -> bool:
-    return exc.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)
+    """The activity gave up retrying: out of attempts or out of time (a local activity past
+    its schedule-to-close reports a timeout cause rather than a retry state)."""
+    out_of_retries = exc.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)
+    return out_of_retries or timed_out(exc)
 
 
 def timed_out(exc: ActivityError) -> bool:

@@ -34,10 +34,12 @@ with workflow.unsafe.imports_passed_through():
         ReserveLeaseInput,
         ReserveLeaseResult,
         RunOptions,
+        StepWrite,
         UpdateProgressInput,
     )
 
 Metadata = dict[str, Any]
+Write = tuple[Step, str, Metadata]  # a step, its new status, metadata for the step
 _SLACK = timedelta(seconds=5)  # what the run keeps back from its execution timeout
 
 
@@ -80,17 +82,17 @@ class RunActivities:
         self.options = claim.course.options
         return claim
 
-    async def progress(self, step: Step, status: str, metadata: Metadata | None = None) -> None:
-        message = step.started if status == "in_progress" else step.done
-        inp = UpdateProgressInput(
-            self.course_id, self.run_id, step.id, status, message, metadata=metadata or {}
-        )
+    async def progress(self, writes: list[Write]) -> None:
+        """Write each (step, status, metadata) in order, in one local activity."""
+        inp = UpdateProgressInput(self.course_id, self.run_id, [_step_write(*w) for w in writes])
         assert self.options is not None, "progress is written after the claim"
         try:
             await calls.update_progress(inp, timedelta(seconds=self.options.progress_retry_seconds))
         except ActivityError as exc:
             if failures.retries_exhausted(exc):
-                await self.metric("rpc_retry_exhausted", "error", {"step_id": step.id})
+                step_ids = [write.step_id for write in inp.writes]
+                metadata = {"step_id": step_ids[-1], "step_ids": step_ids}
+                await self.metric("rpc_retry_exhausted", "error", metadata)
             raise
 
     def stage_input(self, step: Step, course: LoadedCourse) -> StageInput:
@@ -139,16 +141,16 @@ class RunActivities:
         )
         await calls.finish_generation(inp, self.time_left())
 
-    async def release(self, within: timedelta | None = None) -> None:
+    async def release(self, within: timedelta | None = None, *, local: bool = True) -> None:
         """Free this run's lease (never a newer run's), retried until it takes effect or
         `within` runs out (default: until the run's timeout)."""
         inp = ReleaseLeaseInput(self.user_id, self.workflow_id, self.run_id)
-        await calls.release_lease(inp, within or self.time_left())
+        await calls.release_lease(inp, within or self.time_left(), local=local)
 
-    async def release_quietly(self, within: timedelta | None) -> None:
+    async def release_quietly(self, within: timedelta | None, *, local: bool = True) -> None:
         """`release` for at most `within`; a failure is logged, the lease expires with its ttl."""
         await calls.best_effort(
-            self.release(within), "lease release failed; it expires with its ttl"
+            self.release(within, local=local), "lease release failed; it expires with its ttl"
         )
 
     async def metric(self, event: str, severity: str, metadata: Metadata) -> None:
@@ -162,6 +164,16 @@ class RunActivities:
         )
         await calls.best_effort(calls.record_metric(inp), f"metric {event} not recorded")
 
+    def holds_between(self, done: Step, step: Step, course: LoadedCourse) -> bool:
+        """Whether a simulation hold parks the run between `done` and `step`."""
+        knobs = course.simulation
+        return knobs.get("hold_after_step") == done.id or knobs.get("hold_before_step") == step.id
+
     @property
     def _started(self) -> str:
         return self.started_at.isoformat()
+
+
+def _step_write(step: Step, status: str, metadata: Metadata) -> StepWrite:
+    message = step.started if status == "in_progress" else step.done
+    return StepWrite(step.id, status, message, metadata=metadata)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -161,13 +162,25 @@ async def running(workers: list[Worker]) -> AsyncIterator[None]:
         yield
 
 
-async def scheduled_activities(handle: WorkflowHandle[Any, Any]) -> list[str]:
-    """Activity type names in the order the run scheduled them."""
+async def scheduled_activities(
+    handle: WorkflowHandle[Any, Any], *, local: bool = True
+) -> list[str]:
+    """Activity type names in the order the run scheduled them; with `local`, the local
+    activities too (each recorded once, as a marker, when it completed or failed for good)."""
     names = []
     async for event in handle.fetch_history_events():
         if event.HasField("activity_task_scheduled_event_attributes"):
             names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+        elif local and event.HasField("marker_recorded_event_attributes"):
+            names += _local_activity(event.marker_recorded_event_attributes)
     return names
+
+
+def _local_activity(marker: Any) -> list[str]:
+    if marker.marker_name != "core_local_activity":
+        return []
+    data = json.loads(marker.details["data"].payloads[0].data)
+    return [str(data["activity_type"])]
 
 
 async def cancelled_activities(handle: WorkflowHandle[Any, Any]) -> list[str]:
