@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from api import handlers
+from api import handlers, metrics
+from api.metrics import HttpMetricsMiddleware
 from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from api.routes import compat, generation, health, me
 from api.state import State, build_state
@@ -23,6 +25,12 @@ DESCRIPTION = """Start, follow and cancel course generations.
 
 Authenticate with a Supabase access token (`Authorization: Bearer …`). Errors under `/api/v1`
 are RFC 9457 `application/problem+json`; switch on `type`."""
+# Probes and scrapes, every few seconds: counted in the metrics, never traced.
+UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
+def untraced(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in UNTRACED_PATHS
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,9 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None if production else "/docs",
         redoc_url=None,
+        # FastAPI traces requests itself once a tracer provider is installed (observability).
+        telemetry={"exclude": untraced},
     )
     handlers.install(app)
-    for module in (generation, me, compat, health):
+    for module in (generation, me, compat, health, metrics):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware)
     if settings.api.cors_origins:
@@ -66,4 +76,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware)
     return app

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids bound into logs, and the 64 KiB body cap."""
+"""Pure ASGI middleware: request ids bound into logs (and carried by the trace as baggage, so
+the run's activities log it too), and the 64 KiB body cap."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import uuid
 from typing import Any
 
 import structlog
+from opentelemetry import baggage, context
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.handlers import render
 from api.problems import PayloadTooLarge
-from telemetry import bind_context
+from telemetry import REQUEST_ID_BAGGAGE, bind_context
 
 MAX_BODY_BYTES = 64 * 1024
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -35,6 +37,7 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         bind_context(request_id=request_id)
+        token = context.attach(baggage.set_baggage(REQUEST_ID_BAGGAGE, request_id))
         started, status = time.perf_counter(), 500
 
         async def send_with_id(message: Message) -> None:
@@ -54,6 +57,7 @@ class RequestIdMiddleware:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+            context.detach(token)
 
 
 def _request_id(scope: Scope) -> str:

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
+from api.metrics import count_admission
 from api.problems import (
     START_ERRORS,
     AlreadyCompleted,
@@ -79,6 +80,7 @@ class Starter:
             raise AlreadyCompleted("the course is completed; send regenerate: true to start again")
         policy = self._settings.admission.policy(tier)
         result = await self._admit(principal, cmd, policy)
+        count_admission(policy.tier.value, result)
         return Started(self._checked(result), policy)
 
     async def owned_course(self, principal: Principal, course_id: str) -> CourseRow:

@@ -38,6 +38,8 @@ class Launcher:
         self.settings = settings
         self.data_dir = data_dir
         self.env = dict(os.environ)
+        # Spans go to each child's stdout unless the environment chose an exporter.
+        self.env.setdefault("OTEL_TRACES_EXPORTER", "console")
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stops: list[tuple[str, Callable[[], None]]] = []
         self.lines: list[str] = []
@@ -111,13 +113,21 @@ class Launcher:
         api = f"http://127.0.0.1:{self.settings.api.port}"
         await self.wait_for("the API to answer /healthz", http_answers(f"{api}/healthz"), 60)
         self.lines.insert(0, f"API         {api}  (docs {api}/docs, readiness {api}/readyz)")
+        self.lines.insert(1, self.metrics_line(api))
         block = ["", "course-generator is up", *(f"  {line}" for line in self.lines)]
         print("\n".join([*block, "  Stop everything with Ctrl-C.", ""]), flush=True)
+
+    def metrics_line(self, api: str) -> str:
+        port = self.settings.telemetry.worker_metrics_port
+        worker = f"http://127.0.0.1:{port}/metrics" if port else "off (WORKER_METRICS_PORT=0)"
+        return f"Metrics     {api}/metrics (gateway), {worker} (worker)"
 
     def start_temporal(self) -> str:
         """The dev server on TEMPORAL_DEV_PORT, unless TEMPORAL_ADDRESS names another server."""
         temporal = self.settings.temporal
         ports = {"API_PORT": self.settings.api.port}
+        if self.settings.telemetry.worker_metrics_port:
+            ports["WORKER_METRICS_PORT"] = self.settings.telemetry.worker_metrics_port
         if "address" in temporal.model_fields_set:
             self.lines.append(f"Temporal    {temporal.address}  (from TEMPORAL_ADDRESS)")
         else:
