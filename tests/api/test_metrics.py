@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 import httpx
 
@@ -33,6 +35,12 @@ async def start_refuse_cancel(observed: Observed, pg_pool: asyncpg.Pool) -> list
     ]
     assert [a.status_code for a in answers] == [202, 429, 202], [a.text for a in answers]
     await wait_status(observed.http, first, headers, "cancelled")
+
+    async def rolled_back() -> None:  # the run's last step, after the course is cancelled
+        query = "SELECT count(*) FROM system_metrics WHERE course_id = $1 AND event_type = $2"
+        assert await pg_pool.fetchval(query, uuid.UUID(first), "job_rollback") == 1
+
+    await eventually(rolled_back)
     return [user, first, second]
 
 
