@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -13,7 +12,12 @@ from starlette.middleware.cors import CORSMiddleware
 
 from api import handlers, metrics
 from api.metrics import HttpMetricsMiddleware
-from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from api.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    UntracedMiddleware,
+    untraced,
+)
 from api.routes import compat, generation, health, me
 from api.state import State, build_state
 from db.migrate import SchemaBehind
@@ -25,12 +29,6 @@ DESCRIPTION = """Start, follow and cancel course generations.
 
 Authenticate with a Supabase access token (`Authorization: Bearer …`). Errors under `/api/v1`
 are RFC 9457 `application/problem+json`; switch on `type`."""
-# Probes and scrapes, every few seconds: counted in the metrics, never traced.
-UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
-
-
-def untraced(scope: MutableMapping[str, Any]) -> bool:
-    return scope.get("path") in UNTRACED_PATHS
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -77,4 +75,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(UntracedMiddleware)
     return app

@@ -1,15 +1,17 @@
 """Pure ASGI middleware: request ids bound into logs (and carried by the trace as baggage, so
-the run's activities log it too), and the 64 KiB body cap."""
+the run's activities log it too), probes that make no spans, and the 64 KiB body cap."""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 from opentelemetry import baggage, context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +21,8 @@ from api.problems import PayloadTooLarge
 from telemetry import REQUEST_ID_BAGGAGE, bind_context
 
 MAX_BODY_BYTES = 64 * 1024
+# Probes and scrapes, every few seconds: counted in the metrics, never traced.
+UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 log = structlog.get_logger("api.access")
 
@@ -58,6 +62,26 @@ class RequestIdMiddleware:
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
             context.detach(token)
+
+
+class UntracedMiddleware:
+    """Requests to `UNTRACED_PATHS` make no PostgreSQL or Redis spans (FastAPI's `exclude`
+    already skips their server span), so readiness probes do not fill the traces."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in UNTRACED_PATHS:
+            with suppress_instrumentation():
+                await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def untraced(scope: MutableMapping[str, Any]) -> bool:
+    """FastAPI's telemetry `exclude`: no server span for `UNTRACED_PATHS`."""
+    return scope.get("path") in UNTRACED_PATHS
 
 
 def _request_id(scope: Scope) -> str:

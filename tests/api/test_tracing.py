@@ -169,3 +169,18 @@ def test_log_lines_in_a_request_and_an_activity_carry_its_ids(cancelled_run: Can
     assert (rollback["level"], rollback["event_type"]) == ("warning", "job_rollback")
     assert rollback["activity"] == "record_metric"
     assert rollback["metadata"]["outcome"] == "cancelled"
+
+
+async def test_probes_and_scrapes_make_no_spans(
+    observed: Observed, span_recorder: SpanRecorder
+) -> None:
+    """`/readyz` (which queries PostgreSQL, Redis and Temporal), `/healthz` and `/metrics` make
+    no span at all, so probes do not fill the traces; other requests are traced."""
+    with span_recorder.recording() as recorded:
+        for path in ("/readyz", "/healthz", "/metrics"):
+            assert (await observed.http.get(path)).status_code in (200, 503)
+        assert recorded.spans == []
+        await observed.http.get("/api/v1/me/concurrency")
+    assert [s.name for s in recorded.spans if s.kind == SpanKind.SERVER] == [
+        "GET /api/v1/me/concurrency"
+    ]
