@@ -30,6 +30,7 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
@@ -55,17 +56,18 @@ def configure_tracing(
     return provider
 
 
-def new_provider(service_name: str, environment: str, version: str) -> TracerProvider:
+def new_provider(
+    service_name: str, environment: str, version: str, id_generator: IdGenerator | None = None
+) -> TracerProvider:
     """A provider whose resource names the service (`OTEL_RESOURCE_ATTRIBUTES` adds to it)."""
-    return TracerProvider(
-        resource=Resource.create(
-            {
-                "service.name": service_name,
-                "service.version": version,
-                "deployment.environment": environment,
-            }
-        )
+    resource = Resource.create(
+        {
+            "service.name": service_name,
+            "service.version": version,
+            "deployment.environment": environment,
+        }
     )
+    return TracerProvider(resource=resource, id_generator=id_generator)
 
 
 def span_exporters(names: Sequence[str], otlp_protocol: str) -> list[SpanExporter]:

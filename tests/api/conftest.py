@@ -19,7 +19,7 @@ import observability
 import temporal_connect
 from admission import create_redis
 from settings import Settings
-from tests.api.observed import SpanRecorder
+from tests.api.observed import OwnRandomIds, SpanRecorder
 from tests.api.support import JwksServer, running_app
 from tests.factories import JWT_SECRET, Keys, make_settings, queue_env
 from worker import build_workers
@@ -92,7 +92,7 @@ async def client(api_settings: Settings, running_workers: None) -> AsyncIterator
 def span_recorder() -> SpanRecorder:
     """The process's tracer provider, installed once, recording while a test arms it."""
     recorder = SpanRecorder()
-    provider = observability.new_provider("course-generator", "test", "0.0.0")
+    provider = observability.new_provider("course-generator", "test", "0.0.0", OwnRandomIds())
     provider.add_span_processor(recorder)
     observability.install(provider)
     return recorder
