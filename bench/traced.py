@@ -10,7 +10,8 @@ provider once, so "off" and "on" cannot share one):
 "on" installs what `OTEL_TRACES_EXPORTER` would, with an in-memory exporter behind the batch
 processor: FastAPI's spans, Temporal's interceptor (every client here comes from
 `temporal_connect.connect`, so "off" is production's `none`), asyncpg and Redis. The figures are
-printed as one JSON line, last; the span counts show that "on" traced.
+printed as one JSON line, last, with the CPU time our processes spent per start or run; the span
+counts show that "on" traced.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -77,12 +79,15 @@ async def gateway_repeat(mode: str) -> dict[str, float]:
             bench = gateway.Bench(client, stack.pool, http, queue)
             await bench.gateway_start()  # warm-up
             await bench.settle()
+            cpu = cpu_seconds(proc.pid)
             result = await bench.gateway_start()
+            cpu = cpu_seconds(proc.pid) - cpu
         finally:
             embedded.stop_process(proc)
     return {
         "p50": result.p(50),
         "p95": result.p(95),
+        "cpu": cpu * 1000 / len(result.samples),
         "spans": span_count(exporter) + taken_count(spans_file),
     }
 
@@ -145,8 +150,25 @@ async def orchestration_repeat(mode: str) -> dict[str, float]:
             await running.enter_async_context(worker)
         bench = orchestration.Bench(client, stack.pool, queue)
         await orchestration.ours_round(bench)  # warm-up
+        cpu = cpu_seconds()
         stats = await orchestration.ours_round(bench)
-    return {"rate": stats.rate, "p50": stats.p50_ms, "spans": span_count(exporter)}
+        cpu = cpu_seconds() - cpu
+    return {
+        "rate": stats.rate,
+        "p50": stats.p50_ms,
+        "cpu": cpu * 1000 / stats.count,
+        "spans": span_count(exporter),
+    }
+
+
+def cpu_seconds(api_pid: int | None = None) -> float:
+    """CPU time used so far by this process (load generator and workers) and, when given, the
+    API process: far less disturbed by other load on the machine than latencies are."""
+    used = time.process_time()
+    if api_pid is not None:
+        fields = Path(f"/proc/{api_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
 
 
 def _address(stack: Stack) -> str:
