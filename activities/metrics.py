@@ -35,8 +35,8 @@ class WorkerMetrics:
     """The worker's counters; `_total` is added by the exporter. Label values stay bounded."""
 
     rollbacks: MetricCounter  # {outcome}: failed | cancelled
-    reconciler_repairs: MetricCounter  # {kind}: for the reconciler (none yet)
-    webhook_deliveries: MetricCounter  # {result}: for webhook delivery (none yet)
+    reconciler_repairs: MetricCounter  # {kind}: leaked_lease, stuck_run… (no reconciler yet)
+    webhook_deliveries: MetricCounter  # {result}: delivered | failed (no webhook delivery yet)
 
     @classmethod
     def on(cls, meter: MetricMeter) -> WorkerMetrics:
