@@ -24,6 +24,8 @@ VERSION = metadata.version("course-generator")
 PROJECT_DATABASE = "course_generator"
 DEFAULT_DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{PROJECT_DATABASE}"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# The span exporters OTEL_TRACES_EXPORTER may name (OTLP over OTEL_EXPORTER_OTLP_PROTOCOL).
+TraceExporter = Literal["console", "otlp"]
 
 
 class _Group(BaseSettings):
@@ -188,6 +190,31 @@ class ReconcileSettings(_Group):
     grace_seconds: int = Field(default=120, ge=0, validation_alias="RECONCILE_GRACE_SECONDS")
 
 
+class TelemetrySettings(_Group):
+    """Traces (OpenTelemetry's own variable names) and the worker's Prometheus endpoint."""
+
+    traces_exporter: Annotated[list[TraceExporter], NoDecode] = Field(
+        default_factory=list, validation_alias="OTEL_TRACES_EXPORTER"
+    )
+    otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otlp_protocol: Literal["grpc", "http/protobuf"] = Field(
+        default="grpc", validation_alias="OTEL_EXPORTER_OTLP_PROTOCOL"
+    )
+    service_name: str = Field(
+        default="course-generator", min_length=1, validation_alias="OTEL_SERVICE_NAME"
+    )
+    worker_metrics_port: int = Field(
+        default=9464, ge=0, le=65535, validation_alias="WORKER_METRICS_PORT"
+    )
+
+    @field_validator("traces_exporter", mode="before")
+    @classmethod
+    def _exporters(cls, value: object) -> object:
+        """A comma list as the SDK reads it; `none` (or nothing) means no exporter."""
+        names = _split_csv(value.lower() if isinstance(value, str) else value)
+        return [name for name in names if name != "none"] if isinstance(names, list) else names
+
+
 class LogSettings(_Group):
     level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         default="info", validation_alias="LOG_LEVEL"
@@ -214,6 +241,7 @@ class Settings:
     stages: StageSettings
     reconcile: ReconcileSettings
     log: LogSettings
+    telemetry: TelemetrySettings
     version: str = VERSION
 
     @property
@@ -235,6 +263,7 @@ _GROUPS = {
     "stages": StageSettings,
     "reconcile": ReconcileSettings,
     "log": LogSettings,
+    "telemetry": TelemetrySettings,
 }
 
 

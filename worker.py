@@ -2,7 +2,8 @@
 
 `python -m worker` runs one worker on `TEMPORAL_TASK_QUEUE` (the workflow, course, lease and
 metric activities) and one on `TEMPORAL_STAGE_TASK_QUEUE` (the stage handlers, `STAGE_CAPACITY`
-slots or the resource-based tuner) until SIGTERM/SIGINT. `python -m worker
+slots or the resource-based tuner) until SIGTERM/SIGINT, serving Prometheus metrics (the SDK's
+and ours) on `WORKER_METRICS_PORT`. `python -m worker
 setup-search-attributes` registers the five search attributes idempotently.
 """
 
@@ -24,21 +25,23 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
 )
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import temporal_connect
 from activities.admission import AdmissionActivities
 from activities.course import CourseActivities
-from activities.metrics import MetricActivities
+from activities.metrics import MetricActivities, WorkerMetrics
 from activities.stages import SimulatedStages
 from activities.types import RunOptions
 from admission import Leases, create_redis
 from db.migrate import SchemaBehind
 from db.pool import UNREACHABLE, Backoff, open_pool
 from db.repository import CourseRepository
+from observability import configure_tracing, metrics_runtime_or_exit
 from settings import Settings, settings_or_exit
-from telemetry import configure_logging, configure_tracing, run_then_exit
+from telemetry import configure_logging, run_then_exit
 from workflows.course_generation import CourseGenerationWorkflow
 
 log = logging.getLogger("worker")
@@ -91,7 +94,8 @@ def build_workers(
         leases, settings.admission, settings.workflow.execution_timeout_seconds
     )
     course = CourseActivities(repository, run_options(settings))
-    metrics = MetricActivities(repository)
+    runtime = client.service_client.config.runtime or Runtime.default()
+    metrics = MetricActivities(repository, WorkerMetrics.on(runtime.metric_meter))
     workers = [
         Worker(
             client,
@@ -165,10 +169,13 @@ async def open_store_pool(settings: Settings) -> asyncpg.Pool:
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run both workers until `stop` is set, then shut them down gracefully."""
+    runtime = metrics_runtime_or_exit(settings.telemetry.worker_metrics_port)
     pool = await open_store_pool(settings)
     redis = create_redis(settings.stores.redis_dsn)
     try:
-        client = await with_retries("Temporal", lambda: temporal_connect.connect(settings.temporal))
+        client = await with_retries(
+            "Temporal", lambda: temporal_connect.connect(settings.temporal, runtime=runtime)
+        )
         workers = build_workers(client, settings, pool, redis)
         async with contextlib.AsyncExitStack() as stack:
             for worker in workers:
@@ -210,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging(
         log_settings.level, log_settings.format, log_settings.environment, settings.version
     )
-    configure_tracing(log_settings.environment, settings.version)
+    configure_tracing(settings.telemetry, log_settings.environment, settings.version)
     if args == ["setup-search-attributes"]:
         added = asyncio.run(setup_search_attributes(settings))
         print(f"search attributes added: {added or 'none (all present)'}")

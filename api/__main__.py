@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+import observability
 import telemetry
 from api.app import create_app
 from settings import settings_or_exit
@@ -14,7 +15,7 @@ def main() -> None:
     telemetry.configure_logging(
         settings.log.level, settings.log.format, settings.environment, settings.version
     )
-    telemetry.configure_tracing(settings.environment, settings.version)
+    observability.configure_tracing(settings.telemetry, settings.environment, settings.version)
     uvicorn.run(
         create_app(settings),
         host=settings.api.host,  # loopback unless API_HOST opens it to other hosts

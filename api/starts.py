@@ -26,6 +26,7 @@ from api import answers
 from api.auth import Principal
 from api.inflight import InFlight
 from api.limits import LimitCheck
+from api.metrics import count_admission
 from api.problems import START_ERRORS, AlreadyCompleted, NotFound, NotYours, start_problem
 from api.ratelimit import StartRateLimiter
 from api.temporal import TemporalConnector
@@ -79,6 +80,7 @@ class Starter:
             raise AlreadyCompleted("the course is completed; send regenerate: true to start again")
         policy = self._settings.admission.policy(tier)
         result = await self._shared_admit(principal, cmd, policy)
+        count_admission(policy.tier.value, result)
         return Started(
             answers.checked(result, self._settings.admission.retry_after_seconds), policy
         )

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
-from api.deps import RequestIdDep, StateDep
+from api.deps import RequestIdDep, StateDep, bind_course
 from api.legacy import FAILED, LegacyBadRequest
 from api.schemas import LegacyError, LegacyGenerateRequest, LegacyGenerateResponse
 from api.starts import StartCommand
@@ -92,6 +92,7 @@ async def generate(
     body = await _parse(request)
     principal = await state.verifier.principal(request.headers.getlist("authorization"))
     course_id = str(parse_uuid(body.courseId))  # `_parse` refused any other courseId
+    bind_course(course_id)
     command = StartCommand(course_id, body.webhookUrl, True, request_id)
     started = await state.starter.start(principal, command)
     return LegacyGenerateResponse(jobId=started.result.workflow_id, courseId=course_id)

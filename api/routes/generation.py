@@ -10,9 +10,9 @@ import re
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Path, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Response, status
 
-from api.deps import PrincipalDep, RequestIdDep, StateDep
+from api.deps import PrincipalDep, RequestIdDep, StateDep, bind_path_course
 from api.problems import MAY_STILL_START, ValidationProblem, doc
 from api.schemas import (
     WEBHOOK_PATTERN,
@@ -26,7 +26,11 @@ from api.schemas import (
 )
 from api.starts import StartCommand
 
-router = APIRouter(prefix="/api/v1/courses/{courseId}/generation", tags=["generation"])
+router = APIRouter(
+    prefix="/api/v1/courses/{courseId}/generation",
+    tags=["generation"],
+    dependencies=[Depends(bind_path_course)],
+)
 CourseId = Annotated[UUID, Path(alias="courseId", description="The course's UUID")]
 
 COMMON: dict[int | str, dict[str, Any]] = {

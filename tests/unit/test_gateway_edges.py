@@ -9,6 +9,7 @@ import pytest
 import uvicorn
 
 import api.__main__ as api_main
+import observability
 import telemetry
 from tests.factories import make_settings
 from workflows.start import _details
@@ -26,7 +27,7 @@ def test_api_listens_on_api_host(
     monkeypatch.setattr(api_main, "settings_or_exit", lambda: make_settings(env))
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.update(kwargs))
     monkeypatch.setattr(telemetry, "configure_logging", lambda *a, **k: None)
-    monkeypatch.setattr(telemetry, "configure_tracing", lambda *a, **k: None)
+    monkeypatch.setattr(observability, "configure_tracing", lambda *a, **k: None)
     api_main.main()
     assert (served["host"], served["port"]) == (host, 8000)
 

@@ -59,6 +59,12 @@ EXACT_NAMES = [
     ("LOG_LEVEL", "debug", "log.level", "debug"),
     ("LOG_FORMAT", "console", "log.format", "console"),
     ("ENVIRONMENT", "test", "log.environment", "test"),
+    ("OTEL_TRACES_EXPORTER", "console,otlp", "telemetry.traces_exporter", ["console", "otlp"]),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317", "telemetry.otlp_endpoint",
+     "http://collector:4317"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "telemetry.otlp_protocol", "http/protobuf"),
+    ("OTEL_SERVICE_NAME", "cg-eu", "telemetry.service_name", "cg-eu"),
+    ("WORKER_METRICS_PORT", "0", "telemetry.worker_metrics_port", 0),
 ]  # fmt: skip
 
 
@@ -100,6 +106,15 @@ def test_defaults_are_the_documented_ones() -> None:
     assert s.workflow.execution_timeout_seconds == 21_600
     assert (s.workflow.deadline_margin_seconds, s.workflow.progress_retry_seconds) == (300, 120)
     assert (s.log.format, s.environment) == ("json", "development")
+    telemetry = s.telemetry
+    assert (telemetry.traces_exporter, telemetry.otlp_protocol) == ([], "grpc")
+    assert (telemetry.service_name, telemetry.worker_metrics_port) == ("course-generator", 9464)
+
+
+def test_no_trace_exporter_is_spelled_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`OTEL_TRACES_EXPORTER=none` (any case) chooses no exporter, as the SDK reads it."""
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "None")
+    assert load_settings(env_file=None).telemetry.traces_exporter == []
 
 
 def test_prefixed_or_lowercase_names_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -118,6 +133,9 @@ def test_prefixed_or_lowercase_names_are_not_read(monkeypatch: pytest.MonkeyPatc
         ("SIMULATED_STAGES", "document_processing,baking"),
         ("START_TIMEOUT_SECONDS", "-1"),
         ("ALLOW_ANONYMOUS", "maybe"),
+        ("OTEL_TRACES_EXPORTER", "zipkin"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"),
+        ("WORKER_METRICS_PORT", "70000"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, raw: str) -> None:

@@ -15,6 +15,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+import embedded
 from admission import Leases, create_redis
 from db.repository import CourseRepository
 from settings import Settings
@@ -112,8 +113,8 @@ class Stacks:
 
     def env(self, **values: str) -> dict[str, str]:
         """The environment of a worker of this test's own: the session's stores and dev server,
-        the test's task queues, a fresh Redis key prefix under the session's, 1 s heartbeats and
-        zero-length simulated stages; then `values`."""
+        the test's task queues, a fresh Redis key prefix under the session's, 1 s heartbeats,
+        zero-length simulated stages and a free port for its metrics; then `values`."""
         return {
             "TEMPORAL_ADDRESS": self.client.service_client.config.target_host,
             "DATABASE_URL": self.database_url,
@@ -121,6 +122,7 @@ class Stacks:
             **queue_env(self.task_queue, f"{self.key_prefix}:{uuid.uuid4().hex[:8]}"),
             "STAGE_HEARTBEAT_TIMEOUT_SECONDS": "1",
             "SIMULATED_STAGE_SECONDS": "0",
+            "WORKER_METRICS_PORT": str(embedded.free_port()),
             **values,
         }
 
