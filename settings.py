@@ -25,6 +25,8 @@ VERSION = metadata.version("course-generator")
 PROJECT_DATABASE = "course_generator"
 DEFAULT_DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{PROJECT_DATABASE}"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# The span exporters OTEL_TRACES_EXPORTER may name (OTLP over OTEL_EXPORTER_OTLP_PROTOCOL).
+TraceExporter = Literal["console", "otlp"]
 
 
 class _Group(BaseSettings):
@@ -82,6 +84,7 @@ class AuthSettings(_Group):
 
 
 class ApiSettings(_Group):
+    host: str = Field(default="127.0.0.1", min_length=1, validation_alias="API_HOST")
     port: int = Field(default=8000, ge=1, le=65535, validation_alias="API_PORT")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias="CORS_ORIGINS"
@@ -138,6 +141,12 @@ class WorkflowSettings(_Group):
     execution_timeout_seconds: int = Field(
         default=21_600, ge=60, validation_alias="WORKFLOW_EXECUTION_TIMEOUT_SECONDS"
     )
+    deadline_margin_seconds: int = Field(
+        default=300, ge=0, validation_alias="RUN_DEADLINE_MARGIN_SECONDS"
+    )
+    progress_retry_seconds: float = Field(
+        default=120, gt=0, validation_alias="PROGRESS_RETRY_SECONDS"
+    )
 
 
 class StageSettings(_Group):
@@ -182,6 +191,31 @@ class ReconcileSettings(_Group):
     grace_seconds: int = Field(default=120, ge=0, validation_alias="RECONCILE_GRACE_SECONDS")
 
 
+class TelemetrySettings(_Group):
+    """Traces (OpenTelemetry's own variable names) and the worker's Prometheus endpoint."""
+
+    traces_exporter: Annotated[list[TraceExporter], NoDecode] = Field(
+        default_factory=list, validation_alias="OTEL_TRACES_EXPORTER"
+    )
+    otlp_endpoint: str | None = Field(default=None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otlp_protocol: Literal["grpc", "http/protobuf"] = Field(
+        default="grpc", validation_alias="OTEL_EXPORTER_OTLP_PROTOCOL"
+    )
+    service_name: str = Field(
+        default="course-generator", min_length=1, validation_alias="OTEL_SERVICE_NAME"
+    )
+    worker_metrics_port: int = Field(
+        default=9464, ge=0, le=65535, validation_alias="WORKER_METRICS_PORT"
+    )
+
+    @field_validator("traces_exporter", mode="before")
+    @classmethod
+    def _exporters(cls, value: object) -> object:
+        """A comma list as the SDK reads it; `none` (or nothing) means no exporter."""
+        names = _split_csv(value.lower() if isinstance(value, str) else value)
+        return [name for name in names if name != "none"] if isinstance(names, list) else names
+
+
 class WebhookSettings(_Group):
     secret: str = Field(
         default=DEV_WEBHOOK_SECRET, min_length=16, validation_alias="WEBHOOK_SECRET"
@@ -224,6 +258,7 @@ class Settings:
     stages: StageSettings
     reconcile: ReconcileSettings
     log: LogSettings
+    telemetry: TelemetrySettings
     webhook: WebhookSettings
     version: str = VERSION
 
@@ -246,6 +281,7 @@ _GROUPS = {
     "stages": StageSettings,
     "reconcile": ReconcileSettings,
     "log": LogSettings,
+    "telemetry": TelemetrySettings,
     "webhook": WebhookSettings,
 }
 
@@ -259,13 +295,31 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
         except ValidationError as exc:
             raise SettingsError(_one_line(exc)) from None
     settings = Settings(**groups)
+    _check_across_groups(settings)
+    return settings
+
+
+def _check_across_groups(settings: Settings) -> None:
+    """Rules that tie settings of different groups together."""
     refused = _development_secrets(settings) if settings.environment == "production" else []
     if refused:
         raise SettingsError(
             f"invalid setting {refused[0]}: the development secret is refused when "
             "ENVIRONMENT=production"
         )
-    return settings
+    run = settings.workflow
+    floor = run.progress_retry_seconds + settings.stages.heartbeat_timeout_seconds + 10
+    if run.deadline_margin_seconds < floor:
+        raise SettingsError(
+            "invalid setting RUN_DEADLINE_MARGIN_SECONDS: must be at least PROGRESS_RETRY_SECONDS"
+            f" + STAGE_HEARTBEAT_TIMEOUT_SECONDS + 10 = {floor:g} (got"
+            f" {run.deadline_margin_seconds})"
+        )
+    if run.deadline_margin_seconds >= run.execution_timeout_seconds:
+        raise SettingsError(
+            "invalid setting RUN_DEADLINE_MARGIN_SECONDS: must be less than"
+            f" WORKFLOW_EXECUTION_TIMEOUT_SECONDS ({run.execution_timeout_seconds})"
+        )
 
 
 def _development_secrets(settings: Settings) -> list[str]:

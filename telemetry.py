@@ -1,7 +1,9 @@
-"""Logging (structlog, one JSON object per line) and tracing set-up for every process.
+"""Logging (structlog, one JSON object per line) for every process.
 
 Standard-library records — uvicorn's, Temporal's `workflow.logger` and `activity.logger` — go
-through the same processors, so every line has the same shape.
+through the same processors, so every line has the same shape. A line written inside a span
+carries its `trace_id` and `span_id`; inside an activity, its run's ids; and wherever the
+gateway's request reached (through the trace's baggage), the `request_id`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ from collections.abc import Callable, MutableMapping
 from typing import Any, NoReturn, TextIO
 
 import structlog
-from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry import baggage, trace
+from temporalio import activity
+
+import observability
+from workflows.types import WORKFLOW_ID_PREFIX, course_id_of
 
 SERVICE = "course-generator"
 CONTEXT_KEYS = ("request_id", "user_id", "tier", "course_id", "workflow_id", "run_id")
+# The baggage entry the gateway sets per request; Temporal's interceptor carries it to the run.
+REQUEST_ID_BAGGAGE = "request_id"
 
 
 def _add_static(service: str, environment: str, version: str) -> structlog.types.Processor:
@@ -47,12 +53,39 @@ def _temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutab
     return event
 
 
+def _trace_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The current span's ids, and the request id the trace carries as baggage."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    request_id = baggage.get_baggage(REQUEST_ID_BAGGAGE)
+    if request_id is not None:
+        event.setdefault("request_id", str(request_id))
+    return event
+
+
+def _activity_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Inside an activity: its run's ids and, for a course run, the course id."""
+    if not activity.in_activity():
+        return event
+    info = activity.info()
+    event.setdefault("workflow_id", info.workflow_id)
+    event.setdefault("run_id", info.workflow_run_id)
+    event.setdefault("activity", info.activity_type)
+    if info.workflow_id and info.workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        event.setdefault("course_id", course_id_of(info.workflow_id))
+    return event
+
+
 def _shared_processors(environment: str, version: str) -> list[structlog.types.Processor]:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_static(SERVICE, environment, version),
+        _trace_context,
+        _activity_context,
     ]
 
 
@@ -99,21 +132,6 @@ def bind_context(**values: Any) -> None:
     structlog.contextvars.bind_contextvars(**known)
 
 
-def configure_tracing(environment: str, version: str) -> TracerProvider:
-    """Install a tracer provider; exporters are attached by deployment (OTEL_* variables)."""
-    provider = TracerProvider(
-        resource=Resource.create(
-            {
-                "service.name": SERVICE,
-                "service.version": version,
-                "deployment.environment": environment,
-            }
-        )
-    )
-    trace.set_tracer_provider(provider)
-    return provider
-
-
 def run_then_exit(main: Callable[[], int | None]) -> NoReturn:
     """Run a process's `main`, flush the logs, then leave without interpreter teardown.
 
@@ -130,6 +148,7 @@ def run_then_exit(main: Callable[[], int | None]) -> NoReturn:
     except BaseException:
         traceback.print_exc()
         code = 1
+    observability.flush()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

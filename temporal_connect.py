@@ -1,4 +1,5 @@
-"""The one way every process connects to Temporal: address, namespace, API key and mTLS."""
+"""The one way every process connects to Temporal: address, namespace, API key and mTLS, and
+Temporal's tracing interceptor (a worker built from the client inherits it)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
+import observability
 from settings import TemporalSettings
 from workflows.search_attributes import NAMES as SEARCH_ATTRIBUTES
 
@@ -30,10 +33,18 @@ def tls_config(s: TemporalSettings) -> TLSConfig | bool:
     )
 
 
-async def connect(s: TemporalSettings, address: str | None = None) -> Client:
-    """A client for `address` (default `TEMPORAL_ADDRESS`) in `TEMPORAL_NAMESPACE`."""
+async def connect(
+    s: TemporalSettings, address: str | None = None, *, runtime: Runtime | None = None
+) -> Client:
+    """A client for `address` (default `TEMPORAL_ADDRESS`) in `TEMPORAL_NAMESPACE`, traced, on
+    `runtime` (the worker's carries its Prometheus endpoint; default: the process default)."""
     return await Client.connect(
-        address or s.address, namespace=s.namespace, api_key=s.api_key, tls=tls_config(s)
+        address or s.address,
+        namespace=s.namespace,
+        api_key=s.api_key,
+        tls=tls_config(s),
+        interceptors=observability.temporal_interceptors(),
+        runtime=runtime,
     )
 
 

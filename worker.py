@@ -2,8 +2,9 @@
 
 `python -m worker` runs one worker on `TEMPORAL_TASK_QUEUE` (the workflow, course, lease and
 metric activities) and one on `TEMPORAL_STAGE_TASK_QUEUE` (the stage handlers, `STAGE_CAPACITY`
-slots or the resource-based tuner), and the webhook dispatcher, until SIGTERM/SIGINT.
-`python -m worker setup-search-attributes` registers the five search attributes idempotently.
+slots or the resource-based tuner), and the webhook dispatcher, until SIGTERM/SIGINT, serving
+Prometheus metrics (the SDK's and ours) on `WORKER_METRICS_PORT`. `python -m worker
+setup-search-attributes` registers the five search attributes idempotently.
 """
 
 from __future__ import annotations
@@ -24,22 +25,24 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
 )
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import temporal_connect
 from activities.admission import AdmissionActivities
 from activities.course import CourseActivities
-from activities.metrics import MetricActivities
+from activities.metrics import MetricActivities, WorkerMetrics
 from activities.stages import SimulatedStages
-from activities.types import StageOptions
+from activities.types import RunOptions
 from admission import Leases, create_redis
 from db.migrate import SchemaBehind
 from db.outbox import Outbox
 from db.pool import UNREACHABLE, Backoff, open_pool
 from db.repository import CourseRepository
+from observability import configure_tracing, metrics_runtime_or_exit
 from settings import Settings, settings_or_exit
-from telemetry import configure_logging, configure_tracing, run_then_exit
+from telemetry import configure_logging, run_then_exit
 from webhooks.addresses import AddressGuard
 from webhooks.dispatcher import Dispatcher, DispatchPolicy
 from webhooks.sender import Sender
@@ -67,12 +70,14 @@ POSTGRES_BACKOFF = Backoff(
 )
 
 
-def stage_options(settings: Settings) -> StageOptions:
-    return StageOptions(
+def run_options(settings: Settings) -> RunOptions:
+    return RunOptions(
         task_queue=settings.temporal.stage_task_queue,
         start_to_close_seconds=settings.stages.start_to_close_seconds,
         heartbeat_timeout_seconds=settings.stages.heartbeat_timeout_seconds,
         cleanup_stages=list(settings.stages.cleanup_activities),
+        progress_retry_seconds=settings.workflow.progress_retry_seconds,
+        deadline_margin_seconds=settings.workflow.deadline_margin_seconds,
     )
 
 
@@ -92,8 +97,9 @@ def build_workers(
     admission = AdmissionActivities(
         leases, settings.admission, settings.workflow.execution_timeout_seconds
     )
-    course = CourseActivities(repository, stage_options(settings))
-    metrics = MetricActivities(repository)
+    course = CourseActivities(repository, run_options(settings))
+    runtime = client.service_client.config.runtime or Runtime.default()
+    metrics = MetricActivities(repository, WorkerMetrics.on(runtime.metric_meter))
     workers = [
         Worker(
             client,
@@ -142,13 +148,22 @@ def stage_worker(client: Client, settings: Settings, activities: Sequence[Any]) 
     )
 
 
-def webhook_dispatcher(settings: Settings, pool: asyncpg.Pool) -> Dispatcher:
+def webhook_dispatcher(
+    settings: Settings, pool: asyncpg.Pool, runtime: Runtime | None = None
+) -> Dispatcher:
     """The webhook outbox dispatcher: delivery is owned here, outside the runs."""
     guard = AddressGuard(
         allow_http=settings.api.allow_http_webhooks, allow_hosts=settings.webhook.allow_hosts
     )
     policy = DispatchPolicy(retry_seconds=settings.webhook.retry_seconds)
-    return Dispatcher(Outbox(pool), Sender(guard), settings.webhook.secret, policy)
+    counter = WorkerMetrics.on((runtime or Runtime.default()).metric_meter).webhook_deliveries
+    return Dispatcher(
+        Outbox(pool),
+        Sender(guard),
+        settings.webhook.secret,
+        policy,
+        count=lambda result: counter.add(1, {"result": result}),
+    )
 
 
 async def with_retries(what: str, attempt: Callable[[], Awaitable[T]], max_delay: float = 30) -> T:
@@ -177,14 +192,15 @@ async def open_store_pool(settings: Settings) -> asyncpg.Pool:
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run the webhook dispatcher and both workers until `stop` is set, then shut them down
     gracefully (the dispatcher first starts, last stops: it needs no Temporal)."""
+    runtime = metrics_runtime_or_exit(settings.telemetry.worker_metrics_port)
     pool = await open_store_pool(settings)
     redis = create_redis(settings.stores.redis_dsn)
-    dispatcher = webhook_dispatcher(settings, pool)
+    dispatcher = webhook_dispatcher(settings, pool, runtime)
     try:
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(dispatcher.running(settings.stores.database_dsn))
             client = await with_retries(
-                "Temporal", lambda: temporal_connect.connect(settings.temporal)
+                "Temporal", lambda: temporal_connect.connect(settings.temporal, runtime=runtime)
             )
             workers = build_workers(client, settings, pool, redis)
             for worker in workers:
@@ -226,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging(
         log_settings.level, log_settings.format, log_settings.environment, settings.version
     )
-    configure_tracing(log_settings.environment, settings.version)
+    configure_tracing(settings.telemetry, log_settings.environment, settings.version)
     if args == ["setup-search-attributes"]:
         added = asyncio.run(setup_search_attributes(settings))
         print(f"search attributes added: {added or 'none (all present)'}")

@@ -8,7 +8,7 @@ lease holder).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -20,11 +20,11 @@ from activities.types import (
     ReserveLeaseInput,
     ReserveLeaseResult,
 )
-from admission import Holder, Leases, LeaseStoreUnavailable, ReserveResult
+from admission import Leases, LeaseStoreUnavailable, ReserveResult, RunRef, holder_info
 from settings import AdmissionSettings, TierPolicy
 from tiers import parse_tier
 from workflows import errors
-from workflows.types import HolderInfo, course_id_of
+from workflows.types import LimitReason
 
 
 class AdmissionActivities:
@@ -39,23 +39,32 @@ class AdmissionActivities:
 
     @activity.defn(name=RESERVE_LEASE)
     async def reserve_lease(self, input: ReserveLeaseInput) -> ReserveLeaseResult:
+        """Reserve the user's lease for this run; its ttl is the run's own execution timeout."""
         policy = self._policy(input.tier)
+        started = _epoch(input.run_started_at)
         try:
             result = await self._leases.reserve(
                 input.user_id,
                 policy.limit,
                 self._settings.global_cap,
                 input.workflow_id,
-                self._ttl,
+                input.ttl_seconds or self._ttl,
+                RunRef(input.run_id, started),
             )
         except LeaseStoreUnavailable as exc:
             raise _unavailable(exc) from exc
+        if result.decision == "stale":
+            raise ApplicationError(
+                f"lease of {input.workflow_id} belongs to a newer run than {input.run_id}",
+                type=errors.STALE_RUN,
+                non_retryable=True,
+            )
         return _result(result, policy)
 
     @activity.defn(name=RELEASE_LEASE)
     async def release_lease(self, input: ReleaseLeaseInput) -> None:
         try:
-            await self._leases.release(input.user_id, input.workflow_id)
+            await self._leases.release(input.user_id, input.workflow_id, input.run_id)
         except LeaseStoreUnavailable as exc:
             raise _unavailable(exc) from exc
 
@@ -66,20 +75,21 @@ class AdmissionActivities:
         return self._settings.policy(tier)
 
 
+_REASONS: dict[str, LimitReason] = {"user_limit": "user_limit", "global_limit": "global_limit"}
+
+
 def _result(result: ReserveResult, policy: TierPolicy) -> ReserveLeaseResult:
     return ReserveLeaseResult(
         decision="admitted" if result.decision == "admitted" else "rejected",
-        reason=None if result.decision == "admitted" else result.decision,
+        reason=_REASONS.get(result.decision),
         tier=policy.tier.value,
         limit=policy.limit,
         holders=[] if result.decision == "global_limit" else list(map(holder_info, result.holders)),
     )
 
 
-def holder_info(holder: Holder) -> HolderInfo:
-    """A lease as the workflow and the API report it (`since` as ISO-8601 UTC)."""
-    since = datetime.fromtimestamp(holder.since, UTC).isoformat()
-    return HolderInfo(course_id=course_id_of(holder.holder), workflow_id=holder.holder, since=since)
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp() if iso else 0.0
 
 
 def _unavailable(exc: LeaseStoreUnavailable) -> ApplicationError:

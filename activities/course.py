@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -23,7 +24,8 @@ from activities.types import (
     ClaimCourseResult,
     FinishGenerationInput,
     LoadedCourse,
-    StageOptions,
+    RunOptions,
+    StepWrite,
     UpdateProgressInput,
 )
 from db.repository import (
@@ -32,6 +34,7 @@ from db.repository import (
     DatabaseUnavailable,
     InvalidArgument,
     InvalidTransition,
+    StaleRun,
 )
 from workflows import errors
 from workflows.errors import course_not_found
@@ -53,16 +56,18 @@ async def guarded(call: Callable[[], Awaitable[T]]) -> T:
         ) from exc
     except InvalidArgument as exc:
         raise ApplicationError(str(exc), type=errors.INVALID_INPUT, non_retryable=True) from exc
+    except StaleRun as exc:
+        raise ApplicationError(str(exc), type=errors.STALE_RUN, non_retryable=True) from exc
     except DatabaseUnavailable as exc:
         raise ApplicationError(str(exc), type=errors.DATABASE_UNAVAILABLE) from exc
 
 
 class CourseActivities:
-    """Activities over the `courses` row; `stages` is what the claim hands the workflow."""
+    """Activities over the `courses` row; `options` is what the claim hands the workflow."""
 
-    def __init__(self, repository: CourseRepository, stages: StageOptions) -> None:
+    def __init__(self, repository: CourseRepository, options: RunOptions) -> None:
         self._repository = repository
-        self._stages = stages
+        self._options = options
 
     @activity.defn(name=CLAIM_COURSE)
     async def claim_course(self, inp: ClaimCourseInput) -> ClaimCourseResult:
@@ -75,21 +80,27 @@ class CourseActivities:
         generation_type = loaded.generation_type
         claimed = await guarded(
             lambda: self._repository.begin_generation(
-                inp.course_id, inp.workflow_id, inp.run_id, generation_type, inp.webhook_url
+                inp.course_id,
+                inp.workflow_id,
+                inp.run_id,
+                generation_type,
+                datetime.fromisoformat(inp.run_started_at),
+                inp.webhook_url,
             )
         )
         if claimed is None:
             raise course_not_found(inp.course_id)
         first = steps_for(generation_type)[0]
         await self._write(
-            UpdateProgressInput(inp.course_id, inp.run_id, first.id, "in_progress", first.started)
+            inp.course_id, inp.run_id, StepWrite(first.id, "in_progress", first.started)
         )
         return ClaimCourseResult(generation_type, loaded)
 
     @activity.defn(name=UPDATE_PROGRESS)
     async def update_progress(self, inp: UpdateProgressInput) -> None:
-        """One `update_course_progress` call, fenced by the run id carried in metadata."""
-        await self._write(inp)
+        """`update_course_progress` for each write in order, fenced by the run id."""
+        for write in inp.writes:
+            await self._write(inp.course_id, inp.run_id, write)
 
     @activity.defn(name=FINISH_GENERATION)
     async def finish_generation(self, inp: FinishGenerationInput) -> None:
@@ -112,24 +123,25 @@ class CourseActivities:
             brief=CourseBrief(**fields),
             generation_type=self._generation_type(course_id, progress),
             simulation=simulation if isinstance(simulation, dict) else {},
-            stages=self._stages,
+            options=self._options,
         )
 
-    async def _write(self, inp: UpdateProgressInput) -> None:
-        metadata = {**inp.metadata, "run_id": inp.run_id}
+    async def _write(self, course_id: str, run_id: str, write: StepWrite) -> None:
+        """One `update_course_progress` call, fenced by the run id carried in metadata."""
+        metadata = {**write.metadata, "run_id": run_id}
         document = await guarded(
             lambda: self._repository.update_progress(
-                inp.course_id,
-                inp.step_id,
-                inp.status,
-                inp.message,
-                error_message=inp.error_message,
-                error_details=inp.error_details,
+                course_id,
+                write.step_id,
+                write.status,
+                write.message,
+                error_message=write.error_message,
+                error_details=write.error_details,
                 metadata=metadata,
             )
         )
         if document is None:
-            raise course_not_found(inp.course_id)
+            raise course_not_found(course_id)
 
     @staticmethod
     def _generation_type(course_id: str, progress: dict[str, Any]) -> GenerationType:

@@ -21,9 +21,15 @@ RECORD_METRIC = "record_metric"
 
 @dataclass
 class ReserveLeaseInput:
+    """`run_started_at` (ISO 8601) orders runs of one course; `ttl_seconds` is the run's own
+    execution timeout (None: the worker's configured one)."""
+
     user_id: str
     tier: str
     workflow_id: str
+    run_id: str = ""
+    run_started_at: str = ""
+    ttl_seconds: float | None = None
 
 
 @dataclass
@@ -39,18 +45,24 @@ class ReserveLeaseResult:
 
 @dataclass
 class ReleaseLeaseInput:
+    """Frees the lease only while it belongs to `run_id` (empty: whichever run holds it)."""
+
     user_id: str
     workflow_id: str
+    run_id: str = ""
 
 
 @dataclass
-class StageOptions:
-    """How the workflow calls the stage activities; the worker's settings, carried in history."""
+class RunOptions:
+    """The worker's settings the run needs, carried in history by the claim: how stages are
+    called, how long course writes retry, how long before its timeout the run fails itself."""
 
     task_queue: str
     start_to_close_seconds: float
     heartbeat_timeout_seconds: float
     cleanup_stages: list[str] = field(default_factory=list)
+    progress_retry_seconds: float = 120
+    deadline_margin_seconds: float = 300
 
 
 @dataclass
@@ -58,6 +70,7 @@ class ClaimCourseInput:
     course_id: str
     workflow_id: str
     run_id: str
+    run_started_at: str  # ISO 8601: a claim by a run older than the recorded one is refused
     webhook_url: str | None = None  # recorded on the row by the claim, for the dispatchers
 
 
@@ -66,7 +79,7 @@ class LoadedCourse:
     brief: CourseBrief
     generation_type: GenerationType
     simulation: dict[str, Any]
-    stages: StageOptions
+    options: RunOptions
 
 
 @dataclass
@@ -78,15 +91,25 @@ class ClaimCourseResult:
 
 
 @dataclass
-class UpdateProgressInput:
-    course_id: str
-    run_id: str
+class StepWrite:
+    """One `update_course_progress` call: a step's new status and message."""
+
     step_id: int
     status: str
     message: str
     error_message: str | None = None
     error_details: dict[str, Any] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class UpdateProgressInput:
+    """Progress writes of one run applied in order: adjacent ones (step N completed, step N+1
+    in progress) travel together, so the run records one activity for both."""
+
+    course_id: str
+    run_id: str
+    writes: list[StepWrite]
 
 
 @dataclass

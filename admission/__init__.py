@@ -1,14 +1,17 @@
 """Admission leases: how many generations each user has running, kept in Redis.
 
 A lease is a member of the user's sorted set and of one global sorted set, scored by its
-expiry; its holder is the run's workflow id. Two hashes keep each holder's first admission
-time (`since`) and its user (`owner`). Every key carries the `{adm}` hash tag, so a script that
-touches a user's set and the global set also runs on Redis Cluster.
+expiry; its holder is the run's workflow id. Three hashes keep each holder's first admission
+time (`since`), its user (`owner`) and the run that holds it (`run`: start time and run id),
+so a release frees only its own run's lease and an old run's late reserve is refused. Every
+key carries the `{adm}` hash tag, so a script that touches a user's set and the global set
+also runs on Redis Cluster.
 
 The four scripts in `lua/` are registered once per client and run with EVALSHA (redis-py's
 `Script` reloads them on NOSCRIPT). A Redis script cannot load another one, so what they
 share (`lua/common.lua`: the clock that falls back to Redis `TIME` when the caller passes no
-`now`, and the pruning of expired members) is prepended to each script when it is read.
+`now`, the pruning of expired members, the reply of holders) is prepended to each script
+when it is read.
 
 Used by the admission activities, the gateway and the operator command
 `python -m admission list | release <courseId>`.
@@ -21,7 +24,9 @@ from admission.store import (
     Leases,
     LeaseStoreUnavailable,
     ReserveResult,
+    RunRef,
     create_redis,
+    holder_info,
 )
 
 __all__ = [
@@ -31,5 +36,7 @@ __all__ = [
     "LeaseStoreUnavailable",
     "Leases",
     "ReserveResult",
+    "RunRef",
     "create_redis",
+    "holder_info",
 ]

@@ -1,6 +1,6 @@
 """Operator command for admission leases: `python -m admission list | release <courseId>`.
 
-    list               every live lease: user, course, workflow id, since, expiry
+    list               every live lease: user, course, workflow id, run id, since, expiry
     release <courseId> free the lease held by `course-generation-<courseId>`
 
 Reads REDIS_URL (default the local server) and REDIS_KEY_PREFIX through the settings tree.
@@ -38,13 +38,13 @@ def _iso(epoch: float) -> str:
 
 
 def _line(lease: GlobalHolder) -> str:
-    cells = (lease.user_id, course_id_of(lease.holder), lease.holder, _iso(lease.since))
-    return "\t".join((*cells, _iso(lease.expires_at)))
+    ids = (lease.user_id, course_id_of(lease.holder), lease.holder, lease.run_id or "-")
+    return "\t".join((*ids, _iso(lease.since), _iso(lease.expires_at)))
 
 
 async def _list(leases: Leases) -> int:
     held = await leases.holders()
-    print("user_id\tcourse_id\tworkflow_id\tsince\texpires_at")
+    print("user_id\tcourse_id\tworkflow_id\trun_id\tsince\texpires_at")
     for lease in held:
         print(_line(lease))
     return 0

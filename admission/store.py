@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Literal, get_args
 
@@ -16,7 +17,9 @@ from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-ReserveDecision = Literal["admitted", "user_limit", "global_limit"]
+from workflows.types import HolderInfo, course_id_of
+
+ReserveDecision = Literal["admitted", "user_limit", "global_limit", "stale"]
 SCRIPT_NAMES = ("reserve", "release", "usage", "holders")
 HASH_TAG = "{adm}"
 _DECISIONS: dict[str, ReserveDecision] = {d: d for d in get_args(ReserveDecision)}
@@ -46,6 +49,15 @@ class GlobalHolder:
     holder: str
     expires_at: float
     since: float
+    run_id: str = ""
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """The run a lease belongs to: its id and start time (epoch seconds)."""
+
+    run_id: str = ""
+    started_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,7 @@ class ReserveResult:
 
 @dataclass(frozen=True)
 class LeaseKeys:
-    """Key names: `<prefix>:{adm}:user:<id>`, `…:global`, `…:since`, `…:owner`."""
+    """Key names: `<prefix>:{adm}:user:<id>`, `…:global`, `…:since`, `…:owner`, `…:run`."""
 
     prefix: str
 
@@ -84,6 +96,15 @@ class LeaseKeys:
     @property
     def owner(self) -> str:
         return f"{self.prefix}:{HASH_TAG}:owner"
+
+    @property
+    def run(self) -> str:
+        return f"{self.prefix}:{HASH_TAG}:run"
+
+    @property
+    def shared(self) -> list[str]:
+        """The keys every user shares: the global set and the three hashes."""
+        return [self.all, self.since, self.owner, self.run]
 
     def pattern(self) -> str:
         return f"{self.prefix}:{HASH_TAG}:*"
@@ -120,20 +141,26 @@ class Leases:
         global_cap: int,
         holder: str,
         ttl_seconds: float,
+        run: RunRef | None = None,
         now: float | None = None,
     ) -> ReserveResult:
-        k = self.keys
-        args = [user_id, limit, global_cap, holder, ttl_seconds, _clock(now)]
-        reply = await self._run("reserve", [k.user(user_id), k.all, k.since, k.owner], args)
+        """Admit `holder` for `run`; `stale` when the recorded run started after `run`."""
+        k, run = self.keys, run or RunRef()
+        args = [user_id, limit, global_cap, holder, run.run_id, f"{run.started_at:.6f}"]
+        args += [ttl_seconds, _clock(now), k.user("")]
+        reply = await self._run("reserve", [k.user(user_id), *k.shared], args)
         decision, user_count, global_count, *rest = reply
         return ReserveResult(
             _DECISIONS[_text(decision)], _holders(rest), int(user_count), int(global_count)
         )
 
-    async def release(self, user_id: str, holder: str, now: float | None = None) -> bool:
+    async def release(
+        self, user_id: str, holder: str, run_id: str = "", now: float | None = None
+    ) -> bool:
+        """Free `holder` while it belongs to `run_id` (empty: whichever run holds it)."""
         k = self.keys
-        keys = [k.user(user_id), k.all, k.since, k.owner]
-        return int(await self._run("release", keys, [user_id, holder, _clock(now)])) == 1
+        args = [holder, run_id, _clock(now), k.user("")]
+        return int(await self._run("release", [k.user(user_id), *k.shared], args)) == 1
 
     async def usage(self, user_id: str, now: float | None = None) -> list[Holder]:
         reply = await self._run("usage", [self.keys.user(user_id), self.keys.since], [_clock(now)])
@@ -141,11 +168,11 @@ class Leases:
 
     async def holders(self, now: float | None = None) -> list[GlobalHolder]:
         k = self.keys
-        reply = await self._run("holders", [k.all, k.since, k.owner], [_clock(now)])
+        reply = await self._run("holders", k.shared, [_clock(now)])
         fields = [_text(value) for value in reply]
         return [
-            GlobalHolder(user, holder, float(expires), float(since))
-            for user, holder, since, expires in zip(*[iter(fields)] * 4, strict=True)
+            GlobalHolder(user, holder, float(expires), float(since), run_id)
+            for user, holder, since, expires, run_id in zip(*[iter(fields)] * 5, strict=True)
         ]
 
     async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
@@ -172,3 +199,9 @@ def _holders(flat: list[Any]) -> list[Holder]:
         Holder(holder, float(since), float(expires))
         for holder, since, expires in zip(*[iter(fields)] * 3, strict=True)
     ]
+
+
+def holder_info(holder: Holder) -> HolderInfo:
+    """A lease as the workflow and the API report it (`since` as ISO-8601 UTC)."""
+    since = datetime.fromtimestamp(holder.since, UTC).isoformat()
+    return HolderInfo(course_id=course_id_of(holder.holder), workflow_id=holder.holder, since=since)

@@ -1,9 +1,10 @@
-"""`python -m api`: serve the gateway with uvicorn on `API_PORT`."""
+"""`python -m api`: serve the gateway with uvicorn on `API_HOST`:`API_PORT`."""
 
 from __future__ import annotations
 
 import uvicorn
 
+import observability
 import telemetry
 from api.app import create_app
 from settings import settings_or_exit
@@ -14,10 +15,10 @@ def main() -> None:
     telemetry.configure_logging(
         settings.log.level, settings.log.format, settings.environment, settings.version
     )
-    telemetry.configure_tracing(settings.environment, settings.version)
+    observability.configure_tracing(settings.telemetry, settings.environment, settings.version)
     uvicorn.run(
         create_app(settings),
-        host="0.0.0.0",  # the gateway is meant to be reached from other hosts
+        host=settings.api.host,  # loopback unless API_HOST opens it to other hosts
         port=settings.api.port,
         log_config=None,
         access_log=False,

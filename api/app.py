@@ -10,8 +10,15 @@ import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from api import handlers
-from api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from api import handlers, metrics
+from api.metrics import HttpMetricsMiddleware
+from api.middleware import (
+    BodyLimitMiddleware,
+    ErrorMiddleware,
+    RequestIdMiddleware,
+    UntracedMiddleware,
+    untraced,
+)
 from api.query_token import Gateway
 from api.routes import compat, events, generation, health, me
 from api.state import State, build_state
@@ -52,11 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None if production else "/docs",
         redoc_url=None,
+        # FastAPI traces requests itself once a tracer provider is installed (observability).
+        telemetry={"exclude": untraced},
     )
     handlers.install(app)
-    for module in (generation, events, me, compat, health):
+    for module in (generation, events, me, compat, health, metrics):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(ErrorMiddleware)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -67,4 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(UntracedMiddleware)
     return app

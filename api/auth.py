@@ -115,9 +115,11 @@ class TokenVerifier:
     async def _key_for(self, token: str) -> tuple[Any, str]:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
             raise Unauthorized("the token is malformed") from None
         alg = header.get("alg")
+        if not isinstance(alg, str):  # a list or an object is not hashable: no `in` test
+            raise Unauthorized("the token's algorithm is not accepted")
         if alg == "HS256":
             return self._settings.jwt_secret, "HS256"
         if alg not in ASYMMETRIC or self._jwks is None:

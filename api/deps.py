@@ -9,6 +9,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import Principal
 from api.state import ApiState
+from db.ids import parse_uuid
+from telemetry import bind_context
+from workflows.types import workflow_id_for
 
 bearer = HTTPBearer(auto_error=False, description="A Supabase access token")
 
@@ -37,3 +40,15 @@ def request_id(request: Request) -> str:
 
 
 RequestIdDep = Annotated[str, Depends(request_id)]
+
+
+def bind_course(course_id: str) -> None:
+    """Name the course and its run's workflow id on every later log line of the request."""
+    bind_context(course_id=course_id, workflow_id=workflow_id_for(course_id))
+
+
+async def bind_path_course(request: Request) -> None:
+    """Router dependency: `bind_course` for a well-formed `{courseId}` in the path."""
+    course_id = parse_uuid(request.path_params.get("courseId"))
+    if course_id is not None:
+        bind_course(str(course_id))

@@ -44,14 +44,15 @@ def render(request: Request, exc: BaseException) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    """Register the one set of exception handlers."""
+    """Register the one set of exception handlers. Any other error is rendered by
+    `api.middleware.ErrorMiddleware`, inside CORS and the request id (a handler for `Exception`
+    would answer outside them)."""
     for exc_type in (
         Problem,
         RequestValidationError,
         StarletteHTTPException,
         DatabaseUnavailable,
         LeaseStoreUnavailable,
-        Exception,
     ):
         app.add_exception_handler(exc_type, _handler)
 

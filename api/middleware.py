@@ -1,22 +1,35 @@
-"""Pure ASGI middleware: request ids bound into logs, and the 64 KiB body cap."""
+"""Pure ASGI middleware: request ids bound into logs (and carried by the trace as baggage, so
+the run's activities log it too), probes that make no spans, unhandled errors answered as
+problems, and the 64 KiB body cap.
+
+Order, outermost first: `UntracedMiddleware`, `HttpMetricsMiddleware`, `RequestIdMiddleware`,
+CORS, `ErrorMiddleware`, `BodyLimitMiddleware`, then FastAPI's own exception handlers. An
+unhandled error is rendered inside CORS and the request id, so its 500 carries both like any
+other answer.
+"""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from opentelemetry import baggage, context
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.handlers import render
 from api.problems import PayloadTooLarge
-from telemetry import bind_context
+from telemetry import REQUEST_ID_BAGGAGE, bind_context
 
 MAX_BODY_BYTES = 64 * 1024
+# Probes and scrapes, every few seconds: counted in the metrics, never traced.
+UNTRACED_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 log = structlog.get_logger("api.access")
 
@@ -35,6 +48,7 @@ class RequestIdMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         bind_context(request_id=request_id)
+        token = context.attach(baggage.set_baggage(REQUEST_ID_BAGGAGE, request_id))
         started, status = time.perf_counter(), 500
 
         async def send_with_id(message: Message) -> None:
@@ -54,6 +68,53 @@ class RequestIdMiddleware:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+            context.detach(token)
+
+
+class UntracedMiddleware:
+    """Requests to `UNTRACED_PATHS` make no PostgreSQL or Redis spans (FastAPI's `exclude`
+    already skips their server span), so readiness probes do not fill the traces."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in UNTRACED_PATHS:
+            with suppress_instrumentation():
+                await self.app(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def untraced(scope: MutableMapping[str, Any]) -> bool:
+    """FastAPI's telemetry `exclude`: no server span for `UNTRACED_PATHS`."""
+    return scope.get("path") in UNTRACED_PATHS
+
+
+class ErrorMiddleware:
+    """Answer an error no handler took as a 500 problem without a stack trace (logged with it).
+    An error after the response started cannot be answered; it is re-raised."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:
+                raise
+            await render(Request(scope, receive), exc)(scope, receive, send)
 
 
 def _request_id(scope: Scope) -> str:

@@ -11,7 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from admission import Leases
 from api.auth import Principal
-from api.problems import DependencyUnavailable, NotRunning, run_problem
+from api.problems import NotRunning, run_problem
 from api.schemas import (
     ActiveCourse,
     CancelResponse,
@@ -26,6 +26,10 @@ from settings import AdmissionSettings
 from workflows.types import course_id_of, workflow_id_for
 
 DESCRIBE_TIMEOUT = timedelta(seconds=3)
+Latest = tuple[str | None, WorkflowStatusName | None]  # run id, status
+# A course in one of these has finished its generation, whatever its run still does: a run that
+# wrote `completed` may be finishing its last steps, and a cancel must not undo it.
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 class Runs:
@@ -44,8 +48,9 @@ class Runs:
         """The row, the tier and a describe of the course's latest run, all concurrently.
 
         The describe is of `course-generation-<courseId>` (the id every run of the course has),
-        so it needs no row first; when the run it finds is not the one the row records (a run
-        started between the two reads), the recorded run is described again by its id.
+        so it needs no row first. Only when it finds another run than the one the row records
+        (a run started between the two reads) is the recorded run described by its id; a
+        Temporal that does not answer is a 503 after that one describe.
         """
         latest = asyncio.ensure_future(self._describe_latest(course_id))
         try:
@@ -57,10 +62,8 @@ class Runs:
             raise
         workflow_status = None
         if course.workflow_id and course.run_id:
-            run_id, status = await latest
-            if run_id != course.run_id or course.workflow_id != workflow_id_for(course_id):
-                status = await self._workflow_status(course.workflow_id, course.run_id)
-            workflow_status = status
+            recorded = (course.workflow_id, course.run_id)
+            workflow_status = await self._recorded_status(course_id, recorded, latest)
         else:
             _discard(latest)
         return StatusResponse(
@@ -81,6 +84,8 @@ class Runs:
         course = await self._starter.owned_course(principal, course_id)
         if not (course.workflow_id and course.run_id):
             raise NotRunning("the course has no run")
+        if course.generation_status in TERMINAL:
+            raise NotRunning(f"the course's generation has ended ({course.generation_status})")
         handle = await self._handle(course.workflow_id, course.run_id)
         if await self._status_of(handle) != "RUNNING":
             raise NotRunning("the course's run is not open")
@@ -108,17 +113,29 @@ class Runs:
             ],
         )
 
-    async def _describe_latest(
-        self, course_id: str
-    ) -> tuple[str | None, WorkflowStatusName | None]:
-        """The latest run of the course's workflow id and its status; (None, None) when Temporal
-        does not know it or does not answer (the caller then describes the recorded run)."""
+    async def _recorded_status(
+        self, course_id: str, recorded: tuple[str, str], latest: asyncio.Future[Latest | None]
+    ) -> WorkflowStatusName | None:
+        """The status of the recorded (workflow id, run id): from the latest describe when it
+        found that run or no run at all, else from a describe of the recorded run."""
+        if recorded[0] != workflow_id_for(course_id):
+            _discard(latest)
+            return await self._workflow_status(*recorded)
+        found = await latest
+        if found is None or found[0] == recorded[1]:
+            return found[1] if found else None
+        return await self._workflow_status(*recorded)
+
+    async def _describe_latest(self, course_id: str) -> Latest | None:
+        """The latest run of the course's workflow id and its status; None when Temporal does
+        not know the id; a problem when Temporal does not answer."""
+        handle = (await self._temporal.client()).get_workflow_handle(workflow_id_for(course_id))
         try:
-            client: Client = await self._temporal.client()
-            handle = client.get_workflow_handle(workflow_id_for(course_id))
             description = await handle.describe(rpc_timeout=DESCRIBE_TIMEOUT)
-        except (RPCError, DependencyUnavailable):
-            return None, None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise run_problem(exc) from exc
         status = description.status
         return description.run_id, _NAMES.get(status) if status is not None else None
 

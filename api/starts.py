@@ -1,8 +1,10 @@
 """Starting a generation: ownership, tier, then one update-with-start (the steps of
 [admission](../docs/architecture.md#1-admission-gateway--workflow)).
 
-The workflow decides admission; this module only maps its `AdmissionResult` to an outcome or a
-problem. Shared by `/api/v1/.../generation` and the old `/api/coursegen/generate`.
+The workflow decides admission; `api.answers` maps its `AdmissionResult` to an outcome or a
+problem. Starts of one course that arrive while its update-with-start is in flight in this
+process share it (`InFlight`): the first request's token starts the run, the others answer as
+the repeats they are. Shared by `/api/v1/.../generation` and the old `/api/coursegen/generate`.
 """
 
 from __future__ import annotations
@@ -19,17 +21,13 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdate
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from admission import Leases
+from api import answers
 from api.auth import Principal
-from api.problems import (
-    START_ERRORS,
-    AlreadyCompleted,
-    Closing,
-    ConcurrencyLimit,
-    DependencyUnavailable,
-    NotFound,
-    NotYours,
-    start_problem,
-)
+from api.inflight import InFlight
+from api.limits import LimitCheck
+from api.metrics import count_admission
+from api.problems import START_ERRORS, AlreadyCompleted, NotFound, NotYours, start_problem
 from api.ratelimit import StartRateLimiter
 from api.temporal import TemporalConnector
 from api.tiers import TierResolver
@@ -65,9 +63,12 @@ class Starter:
         tiers: TierResolver,
         temporal: TemporalConnector,
         limiter: StartRateLimiter,
+        leases: Leases,
     ) -> None:
         self._settings, self._courses, self._tiers = settings, courses, tiers
         self._temporal, self._limiter = temporal, limiter
+        self._limit = LimitCheck(leases, courses)
+        self._inflight: InFlight[AdmissionResult] = InFlight()
 
     async def start(self, principal: Principal, cmd: StartCommand) -> Started:
         """Admit a run (202/200 at the edge) or raise the problem that explains why not."""
@@ -78,8 +79,11 @@ class Starter:
         if course.generation_status == "completed" and not cmd.regenerate:
             raise AlreadyCompleted("the course is completed; send regenerate: true to start again")
         policy = self._settings.admission.policy(tier)
-        result = await self._admit(principal, cmd, policy)
-        return Started(self._checked(result), policy)
+        result = await self._shared_admit(principal, cmd, policy)
+        count_admission(policy.tier.value, result)
+        return Started(
+            answers.checked(result, self._settings.admission.retry_after_seconds), policy
+        )
 
     async def owned_course(self, principal: Principal, course_id: str) -> CourseRow:
         course = await self._courses.get_course(course_id)
@@ -89,9 +93,22 @@ class Starter:
             raise NotYours("no such course")
         return course
 
+    async def _shared_admit(
+        self, principal: Principal, cmd: StartCommand, policy: TierPolicy
+    ) -> AdmissionResult:
+        """One update-with-start per course in flight: a request that joins another's gets the
+        same answer as a repeat of that request (the run's ids, or its refusal)."""
+        result, leader = await self._inflight.run(
+            cmd.course_id, lambda: self._admit(principal, cmd, policy)
+        )
+        return result if leader else answers.as_repeat(result)
+
     async def _admit(
         self, principal: Principal, cmd: StartCommand, policy: TierPolicy
     ) -> AdmissionResult:
+        refused = await self._limit.refusal(principal.user_id, cmd.course_id, policy)
+        if refused is not None:
+            return refused
         client = await self._temporal.client()
         token = uuid.uuid4().hex
         inp = CourseGenerationInput(
@@ -102,16 +119,17 @@ class Starter:
             start_token=token,
             webhook_url=cmd.webhook_url,
         )
-        try:
-            return await self._update_with_start(client, inp, policy)
-        except START_ERRORS as exc:
-            if not _closed_first(exc):
-                raise start_problem(exc) from exc
-            log.info("run closed before the admission update; retrying once")
-        try:
-            return await self._update_with_start(client, inp, policy)
-        except START_ERRORS as exc:
-            raise start_problem(exc) from exc
+        for may_retry in (True, False):
+            try:
+                return await self._update_with_start(client, inp, policy)
+            except START_ERRORS as exc:
+                duplicate = answers.duplicate_of(exc)
+                if duplicate is not None:
+                    return duplicate
+                if not (may_retry and _closed_first(exc)):
+                    raise start_problem(exc) from exc
+                log.info("run closed before the admission update; retrying once")
+        raise AssertionError("the second attempt returns or raises")
 
     async def _update_with_start(
         self, client: Client, inp: CourseGenerationInput, policy: TierPolicy
@@ -134,27 +152,6 @@ class Starter:
         except BaseException:
             await _settle(operation)
             raise
-
-    def _checked(self, result: AdmissionResult) -> AdmissionResult:
-        if result.decision == "admitted":
-            return result
-        if result.decision == "rejected":
-            retry = str(self._settings.admission.retry_after_seconds)
-            active = [
-                {"courseId": h.course_id, "workflowId": h.workflow_id, "since": h.since}
-                for h in result.holders
-            ]
-            raise ConcurrencyLimit(
-                f"the {result.tier} tier allows {result.limit} concurrent generation(s)",
-                headers={"Retry-After": retry},
-                reason=result.reason,
-                tier=result.tier,
-                limit=result.limit,
-                active=active if result.reason == "user_limit" else [],
-            )
-        if result.decision == "closing":
-            raise Closing()
-        raise DependencyUnavailable("the admission store (redis) is unavailable")
 
 
 async def _settle(operation: WithStartWorkflowOperation[Any, Any]) -> None:

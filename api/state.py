@@ -74,8 +74,8 @@ async def build_state(settings: Settings) -> ApiState:
     limiter = StartRateLimiter(
         redis, stores.redis_key_prefix, settings.api.start_rate_limit_per_minute
     )
-    starter = Starter(settings, courses, tiers, temporal, limiter)
     leases = Leases(redis, stores.redis_key_prefix)
+    starter = Starter(settings, courses, tiers, temporal, limiter, leases)
     runs = Runs(starter, tiers, temporal, leases, settings.admission)
     verifier = TokenVerifier(settings.auth, jwks)
     events = ProgressEvents(courses, stores.database_dsn, temporal)

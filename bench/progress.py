@@ -78,7 +78,9 @@ async def prepare_targets(pool: asyncpg.Pool, count: int) -> list[Target]:
     for _ in range(count):
         course, run = uuid.UUID(await insert_course(pool)), new_id()
         await pool.fetchval(
-            "SELECT public.begin_course_generation($1, 'wf', $2, 'STRUCTURE_ANALYSIS')", course, run
+            "SELECT public.begin_course_generation($1, 'wf', $2, 'STRUCTURE_ANALYSIS', now())",
+            course,
+            run,
         )
         for step, status in TO_STEP_THREE:
             await pool.fetchval(

@@ -86,7 +86,9 @@ class Bench:
     async def course(self) -> Course:
         user = await factories.insert_user(self.pool)
         course, run = await factories.insert_course(self.pool, user), factories.new_id()
-        await self.repo.begin_generation(course, "wf", run, "STRUCTURE_ANALYSIS")
+        await self.repo.begin_generation(
+            course, "wf", run, "STRUCTURE_ANALYSIS", factories.run_start()
+        )
         return Course(course, user, run)
 
     async def follow(self, course: Course) -> None:

@@ -1,7 +1,8 @@
 """Errors the database layer raises; callers switch on the class, never on message text.
 
 PostgreSQL errors are told apart by SQLSTATE: our own codes (`CG001` for a refused
-generation_status move) and the standard data-exception class (22xxx) for bad arguments.
+generation_status move, `CG002` for a write from a stale run) and the standard data-exception
+class (22xxx) for bad arguments.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncpg
 
 INVALID_TRANSITION_SQLSTATE = "CG001"
+STALE_RUN_SQLSTATE = "CG002"
 
 # What a lost or refused connection looks like from asyncpg (everything else is a real error).
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -31,14 +33,21 @@ class InvalidTransition(Exception):
     """PostgreSQL refused a generation_status move (SQLSTATE CG001); not retryable."""
 
 
+class StaleRun(Exception):
+    """The course belongs to another run (SQLSTATE CG002); the write changed nothing."""
+
+
 class InvalidArgument(ValueError):
     """A function refused its arguments (bad step, status, outcome, id; SQLSTATE class 22)."""
 
 
 def translate(exc: BaseException) -> BaseException:
     """The typed error for `exc`, or `exc` itself when it is none of ours."""
-    if getattr(exc, "sqlstate", None) == INVALID_TRANSITION_SQLSTATE:
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate == INVALID_TRANSITION_SQLSTATE:
         return InvalidTransition(str(exc))
+    if sqlstate == STALE_RUN_SQLSTATE:
+        return StaleRun(str(exc))
     if isinstance(exc, asyncpg.DataError):
         return InvalidArgument(str(exc))
     if isinstance(exc, CONNECTION_ERRORS):

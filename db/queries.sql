@@ -7,7 +7,7 @@ SELECT id, user_id, title, language, style, course_description, target_audience,
        content_strategy, output_formats, generation_status::text AS generation_status,
        generation_progress, generation_started_at, generation_completed_at,
        last_progress_update, webhook_url, error_message, error_details, workflow_id, run_id,
-       progress_seq, created_at, updated_at
+       run_started_at, progress_seq, created_at, updated_at
   FROM public.courses
  WHERE id = $1;
 
@@ -15,7 +15,7 @@ SELECT id, user_id, title, language, style, course_description, target_audience,
 SELECT tier FROM public.user_profiles WHERE id = $1;
 
 -- name: begin_generation
-SELECT public.begin_course_generation($1, $2, $3, $4);
+SELECT public.begin_course_generation($1, $2, $3, $4, $5);
 
 -- name: update_progress
 SELECT public.update_course_progress($1, $2, $3, $4, $5, $6, $7);

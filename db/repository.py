@@ -1,6 +1,7 @@
 """Course data access: one short async method per named query (see `db/queries.sql`).
 
-SQLSTATE CG001 (a refused generation_status move) surfaces as `InvalidTransition`, a lost
+SQLSTATE CG001 (a refused generation_status move) surfaces as `InvalidTransition`, CG002 (a
+write from a run the course no longer belongs to) as `StaleRun`, a lost
 or refused connection as `DatabaseUnavailable`, refused arguments as `InvalidArgument`.
 """
 
@@ -15,7 +16,13 @@ from typing import Any
 
 import asyncpg
 
-from db.errors import DatabaseUnavailable, InvalidArgument, InvalidTransition, translate
+from db.errors import (
+    DatabaseUnavailable,
+    InvalidArgument,
+    InvalidTransition,
+    StaleRun,
+    translate,
+)
 from db.ids import parse_uuid
 from db.queries import QUERIES
 
@@ -25,6 +32,7 @@ __all__ = [
     "DatabaseUnavailable",
     "InvalidArgument",
     "InvalidTransition",
+    "StaleRun",
 ]
 
 DEFAULT_STUCK_AFTER_SECONDS = 900
@@ -58,6 +66,7 @@ class CourseRow:
     error_details: Any
     workflow_id: str | None
     run_id: str | None
+    run_started_at: datetime | None
     progress_seq: int
     created_at: datetime
     updated_at: datetime
@@ -97,10 +106,12 @@ class CourseRepository:
         workflow_id: str,
         run_id: str,
         generation_type: str,
+        run_started_at: datetime,
         webhook_url: str | None = None,
     ) -> dict[str, Any] | None:
-        """Claim the course for the run; the claim also records the run's `webhook_url`."""
-        args = (_uuid(course_id), workflow_id, run_id, generation_type)
+        """Claim the course for a run; `StaleRun` when a run that started later holds it. The
+        claim also records the run's `webhook_url`."""
+        args = (_uuid(course_id), workflow_id, run_id, generation_type, run_started_at)
         if webhook_url is None:
             return _document(await self._fetchval("begin_generation", *args))
         claim = functools.partial(self._claim_with_webhook, webhook_url)

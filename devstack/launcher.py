@@ -38,14 +38,19 @@ class Launcher:
         self.settings = settings
         self.data_dir = data_dir
         self.env = dict(os.environ)
+        # Our processes print their spans unless the environment chose an exporter (the dev
+        # server reads the same variable, knows no `console`, and is not given it).
+        self.env.setdefault("OTEL_TRACES_EXPORTER", "console")
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stops: list[tuple[str, Callable[[], None]]] = []
         self.lines: list[str] = []
 
-    def spawn(self, name: str, args: list[str], watch: bool = True) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, name: str, args: list[str], watch: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start a child in its own process group, so a terminal's Ctrl-C reaches only us."""
         proc = subprocess.Popen(
-            args, cwd=REPO, env=self.env, start_new_session=True, preexec_fn=die_with_parent
+            args, cwd=REPO, env=env or self.env, start_new_session=True, preexec_fn=die_with_parent
         )
         log.info("started", part=name, pid=proc.pid)
         if watch:
@@ -111,13 +116,21 @@ class Launcher:
         api = f"http://127.0.0.1:{self.settings.api.port}"
         await self.wait_for("the API to answer /healthz", http_answers(f"{api}/healthz"), 60)
         self.lines.insert(0, f"API         {api}  (docs {api}/docs, readiness {api}/readyz)")
+        self.lines.insert(1, self.metrics_line(api))
         block = ["", "course-generator is up", *(f"  {line}" for line in self.lines)]
         print("\n".join([*block, "  Stop everything with Ctrl-C.", ""]), flush=True)
+
+    def metrics_line(self, api: str) -> str:
+        port = self.settings.telemetry.worker_metrics_port
+        worker = f"http://127.0.0.1:{port}/metrics" if port else "off (WORKER_METRICS_PORT=0)"
+        return f"Metrics     {api}/metrics (gateway), {worker} (worker)"
 
     def start_temporal(self) -> str:
         """The dev server on TEMPORAL_DEV_PORT, unless TEMPORAL_ADDRESS names another server."""
         temporal = self.settings.temporal
         ports = {"API_PORT": self.settings.api.port}
+        if self.settings.telemetry.worker_metrics_port:
+            ports["WORKER_METRICS_PORT"] = self.settings.telemetry.worker_metrics_port
         if "address" in temporal.model_fields_set:
             self.lines.append(f"Temporal    {temporal.address}  (from TEMPORAL_ADDRESS)")
         else:
@@ -132,7 +145,8 @@ class Launcher:
         args = embedded.temporal_dev_server_args(
             temporal.dev_port, temporal.ui_port, db_file, ["--log-level", "error"]
         )
-        self.spawn("temporal", args)
+        server_env = {k: v for k, v in self.env.items() if k != "OTEL_TRACES_EXPORTER"}
+        self.spawn("temporal", args, env=server_env)
         self.lines += [
             f"Temporal    127.0.0.1:{temporal.dev_port}  (embedded dev server, {shown(db_file)})",
             f"Web UI      http://127.0.0.1:{temporal.ui_port}",

@@ -35,6 +35,7 @@ class Receiver:
         self.fail_first, self.hang = fail_first, hang
         self.received: list[Received] = []
         self._server: asyncio.Server | None = None
+        self._closing = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -48,6 +49,7 @@ class Receiver:
         try:
             yield self
         finally:
+            self._closing.set()  # hanging answers end now
             self._server.close()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 1)
@@ -78,7 +80,9 @@ class Receiver:
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             if self.hang:
                 self.received.append(Received(headers, body, None))
-                await asyncio.sleep(3600)
+                await self._closing.wait()
+                writer.close()
+                return
             status = 500 if len(self.received) < self.fail_first else 204
             self.received.append(Received(headers, body, status))
             writer.write(f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n".encode())
@@ -119,16 +123,25 @@ async def no_dns(host: str, port: int) -> list[str]:
     raise OSError(f"no DNS in tests ({host})")
 
 
-def dispatcher_for(pool: asyncpg.Pool, transport: LoopbackOnly, **policy: Any) -> Dispatcher:
+def dispatcher_for(
+    pool: asyncpg.Pool,
+    transport: LoopbackOnly,
+    attempts: list[str] | None = None,
+    **policy: Any,
+) -> Dispatcher:
     """A dispatcher that may reach 127.0.0.1 over http (allow-listed), backs off from 50 ms and
-    polls every 200 ms unless `policy` says otherwise."""
+    polls every 200 ms unless `policy` says otherwise; each attempt's result is appended to
+    `attempts`."""
     guard = AddressGuard(allow_http=True, allow_hosts=["127.0.0.1"], resolver=no_dns)
     sender = Sender(guard, transport)
-    return Dispatcher(Outbox(pool), sender, MASTER_SECRET, DispatchPolicy(**{**FAST, **policy}))
+    count = (attempts if attempts is not None else []).append
+    policies = DispatchPolicy(**{**FAST, **policy})
+    return Dispatcher(Outbox(pool), sender, MASTER_SECRET, policies, count)
 
 
 async def settle_leftovers(pool: asyncpg.Pool) -> None:
-    """Earlier tests' pending events are not this test's to deliver."""
+    """Mark every pending event failed: before a test, earlier tests' events are not its to
+    deliver; after it, its own are nobody's (worker processes of later tests would try)."""
     await pool.execute(
         "UPDATE public.webhook_outbox SET status = 'failed', last_error = 'left by a test'"
         " WHERE status = 'pending'"

@@ -16,7 +16,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -52,11 +52,18 @@ class DispatchPolicy:
 
 
 class Dispatcher:
+    """`count(result)` is told of each attempt: `delivered` or `failed` (a metric)."""
+
     def __init__(
-        self, outbox: Outbox, sender: Sender, master_secret: str, policy: DispatchPolicy
+        self,
+        outbox: Outbox,
+        sender: Sender,
+        master_secret: str,
+        policy: DispatchPolicy,
+        count: Callable[[str], None] = lambda result: None,
     ) -> None:
         self._outbox, self._sender, self._master = outbox, sender, master_secret
-        self._policy = policy
+        self._policy, self._count = policy, count
         self._wake = asyncio.Event()
         self._purged_at = float("-inf")
 
@@ -115,6 +122,7 @@ class Dispatcher:
             await self._outbox.settle(event.id, "superseded")
             return
         outcome = await self._deliver(event)
+        self._count("delivered" if outcome.delivered else "failed")
         if outcome.delivered:
             await self._outbox.settle(event.id, "delivered")
             return

@@ -5,14 +5,16 @@ Workflow-side only: these functions must be awaited from workflow code.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Awaitable
+import asyncio
+from collections.abc import Awaitable, Coroutine
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+from workflows import failures
 
 with workflow.unsafe.imports_passed_through():
     from activities import types as act
@@ -24,14 +26,19 @@ with workflow.unsafe.imports_passed_through():
         ReleaseLeaseInput,
         ReserveLeaseInput,
         ReserveLeaseResult,
-        StageOptions,
+        RunOptions,
         UpdateProgressInput,
     )
     from workflows import errors
     from workflows.steps import STAGE_STEPS
     from workflows.types import StageInput, StageOutput
 
-_FINAL = [errors.INVALID_TRANSITION, errors.COURSE_NOT_FOUND, errors.INVALID_INPUT]
+_FINAL = [
+    errors.INVALID_TRANSITION,
+    errors.COURSE_NOT_FOUND,
+    errors.INVALID_INPUT,
+    errors.STALE_RUN,
+]
 RESERVE_TIMEOUT = timedelta(seconds=3)
 _QUICK_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
@@ -39,17 +46,13 @@ _QUICK_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=1),
     non_retryable_error_types=_FINAL,
 )
-PROGRESS_RETRY = RetryPolicy(
+# Course writes and lease releases retry by time, not by count: until the caller's budget
+# (`schedule_to_close`) runs out, so an outage shorter than the budget costs nothing.
+UNTIL_DONE = RetryPolicy(
     initial_interval=timedelta(milliseconds=500),
     backoff_coefficient=2,
     maximum_interval=timedelta(seconds=5),
-    maximum_attempts=5,
-    non_retryable_error_types=_FINAL,
-)
-_COMPENSATION_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=500),
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=10,
+    maximum_attempts=0,
     non_retryable_error_types=_FINAL,
 )
 _METRIC_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=5), maximum_attempts=5)
@@ -65,19 +68,38 @@ STAGE_RETRY = {
     if step.stage
 }
 _SECONDS_10 = timedelta(seconds=10)
+# Local activities retry inside the workflow task up to this backoff; longer waits (an outage)
+# go through durable timers, so a worker restart mid-outage loses nothing.
+_LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
 T = TypeVar("T")
 
 
 async def best_effort(call: Awaitable[T], what: str) -> T | None:
     """`call`'s result, or None (logged as `what`) when the activity failed for good; a
-    cancellation still propagates."""
+    cancellation and a stale run still propagate."""
     try:
         return await call
     except ActivityError as exc:
-        if is_cancelled_exception(exc):
+        if is_cancelled_exception(exc) or failures.is_stale_run(exc):
             raise
         workflow.logger.warning("%s: %s", what, exc.cause or exc)
         return None
+
+
+async def shielded(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` to its end whatever cancels reach the caller meanwhile.
+
+    A workflow cancel is delivered once, to whatever the run awaits at that moment; awaiting
+    through `asyncio.shield` keeps it away from `work`, and awaiting again after catching it
+    keeps the run from closing before `work` has finished.
+    """
+    task = asyncio.ensure_future(work)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                return task.result()
 
 
 async def reserve_lease(inp: ReserveLeaseInput) -> ReserveLeaseResult | None:
@@ -99,16 +121,33 @@ async def reserve_lease(inp: ReserveLeaseInput) -> ReserveLeaseResult | None:
     return await best_effort(reserve, "lease store unavailable")
 
 
-async def release_lease(inp: ReleaseLeaseInput, attempts: int = 10) -> None:
-    await workflow.execute_activity(
+async def release_lease(
+    inp: ReleaseLeaseInput, within: timedelta | None, *, local: bool = True
+) -> None:
+    """Retried until it takes effect or `within` (None: no limit) runs out; a local activity
+    unless `local` is false (a local activity holds back what the run answers meanwhile)."""
+    if not local:
+        await workflow.execute_activity(
+            act.RELEASE_LEASE,
+            inp,
+            start_to_close_timeout=timedelta(seconds=5),
+            schedule_to_close_timeout=within,
+            retry_policy=UNTIL_DONE,
+        )
+        return
+    await workflow.execute_local_activity(
         act.RELEASE_LEASE,
         inp,
         start_to_close_timeout=timedelta(seconds=5),
-        retry_policy=dataclasses.replace(_COMPENSATION_RETRY, maximum_attempts=attempts),
+        schedule_to_close_timeout=within,
+        retry_policy=UNTIL_DONE,
+        local_retry_threshold=_LOCAL_RETRY_THRESHOLD,
     )
 
 
 async def claim_course(inp: ClaimCourseInput) -> ClaimCourseResult:
+    """The claim, or an `ActivityError` once PostgreSQL failed it for 5 s (retries back off
+    through workflow timers, as the reserve's do, so the 5 s are enforced)."""
     claim: ClaimCourseResult = await workflow.execute_local_activity(
         act.CLAIM_COURSE,
         inp,
@@ -116,25 +155,32 @@ async def claim_course(inp: ClaimCourseInput) -> ClaimCourseResult:
         schedule_to_close_timeout=timedelta(seconds=5),
         start_to_close_timeout=timedelta(seconds=2),
         retry_policy=_QUICK_RETRY,
+        local_retry_threshold=timedelta(milliseconds=1),
     )
     return claim
 
 
-async def update_progress(inp: UpdateProgressInput) -> None:
-    await workflow.execute_activity(
+async def update_progress(inp: UpdateProgressInput, within: timedelta) -> None:
+    """A local activity (one marker event, no task round trip) retried for `within`
+    (`PROGRESS_RETRY_SECONDS`), then the run fails."""
+    await workflow.execute_local_activity(
         act.UPDATE_PROGRESS,
         inp,
         start_to_close_timeout=_SECONDS_10,
-        retry_policy=PROGRESS_RETRY,
+        schedule_to_close_timeout=within,
+        retry_policy=UNTIL_DONE,
+        local_retry_threshold=_LOCAL_RETRY_THRESHOLD,
     )
 
 
-async def finish_generation(inp: FinishGenerationInput) -> None:
+async def finish_generation(inp: FinishGenerationInput, within: timedelta | None) -> None:
+    """Retried until it takes effect or `within` (None: no limit) runs out."""
     await workflow.execute_activity(
         act.FINISH_GENERATION,
         inp,
         start_to_close_timeout=_SECONDS_10,
-        retry_policy=_COMPENSATION_RETRY,
+        schedule_to_close_timeout=within,
+        retry_policy=UNTIL_DONE,
     )
 
 
@@ -147,7 +193,7 @@ async def record_metric(inp: RecordMetricInput) -> None:
     )
 
 
-async def run_stage(stage: str, inp: StageInput, options: StageOptions) -> StageOutput:
+async def run_stage(stage: str, inp: StageInput, options: RunOptions) -> StageOutput:
     """A stage on the stage queue: no schedule-to-start/close timeout, so a backlog is a queue."""
     output: StageOutput = await workflow.execute_activity(
         stage,
@@ -163,11 +209,15 @@ async def run_stage(stage: str, inp: StageInput, options: StageOptions) -> Stage
     return output
 
 
-async def run_cleanup(activity_name: str, inp: StageInput, options: StageOptions) -> None:
+async def run_cleanup(
+    activity_name: str, inp: StageInput, options: RunOptions, within: timedelta
+) -> None:
+    """Best effort within `within`; priority 1, so it never queues behind forward work."""
     await workflow.execute_activity(
         activity_name,
         inp,
         task_queue=options.task_queue,
-        schedule_to_close_timeout=timedelta(minutes=5),
+        schedule_to_close_timeout=min(within, timedelta(minutes=5)),
         retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+        priority=Priority(priority_key=1),
     )

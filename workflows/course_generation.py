@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Coroutine
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
-from temporalio.exceptions import is_cancelled_exception
+from temporalio.exceptions import ApplicationError
 
-from workflows import failures
+from workflows import calls, errors, failures
 from workflows import search_attributes as sa
-from workflows.failures import Ending
+from workflows.closing import Closing
 from workflows.progress import RunProgress, RunState, admission_result
-from workflows.run_activities import RunActivities
+from workflows.run_activities import RunActivities, Write
 from workflows.saga import Saga
-from workflows.steps import CANCELLED_MESSAGE, Step, cleanup_name, stage_steps, steps_for
+from workflows.steps import Step, cleanup_name, stage_steps, steps_for
 from workflows.types import (
     AdmissionRequest,
     AdmissionResult,
@@ -26,10 +26,16 @@ from workflows.types import (
     GenerationType,
 )
 
+if TYPE_CHECKING:
+    from datetime import datetime
+
 with workflow.unsafe.imports_passed_through():
     from activities.types import LoadedCourse, ReserveLeaseResult
     from tiers import parse_tier
-    from workflows.errors import course_not_found
+
+REPEATS_ANSWERED = 10  # repeats of an answered start the update accepts; later ones: validator
+DUPLICATE_METRIC_EVERY = timedelta(minutes=1)
+QUICK_RELEASE = timedelta(seconds=10)
 
 
 @workflow.defn
@@ -39,10 +45,13 @@ class CourseGenerationWorkflow:
     Input `CourseGenerationInput`. Update `admission(AdmissionRequest) -> AdmissionResult`
     answers once the lease is reserved and the course claimed, or the run was refused
     (`rejected`, `unavailable`) or is compensating (`closing`); `new_run` says whether the
-    request's start token started this run. Query `progress`. On failure or cancellation the
-    saga undoes, newest first, the stage cleanups, the course (`failed`/`cancelled`) and the
-    lease, records one `job_rollback` and re-raises, so Temporal shows FAILED or CANCELED. A
-    course deleted under the run ends it as `course_deleted` after releasing the lease.
+    request's start token started this run; past `REPEATS_ANSWERED` repeats its validator
+    refuses with `DuplicateStart`. Query `progress`. On failure, cancellation or its deadline
+    (`RUN_DEADLINE_MARGIN_SECONDS` before the execution timeout) the saga undoes, newest first
+    and shielded from cancels, the stage cleanups, the course (`failed`/`cancelled`) and the
+    lease, records one `job_rollback` and re-raises, so Temporal shows FAILED or CANCELED.
+    Once step 5 is written `completed` the run completes whatever arrives. A deleted course
+    ends it as `course_deleted`, a newer run holding the course as `superseded`.
     """
 
     @workflow.init
@@ -50,37 +59,51 @@ class CourseGenerationWorkflow:
         self._input = inp
         self._run = RunActivities(inp, parse_tier(inp.tier)[0].value)
         self._state = RunState()
-        self._deleted = False
-        self._ending = Ending()
-        self._background: list[asyncio.Task[None]] = []
+        self._closing = Closing(self._run, self._state)
+        self._completing = False
+        self._repeats = 0
+        self._duplicate_noted: datetime | None = None
 
     @workflow.run
     async def run(self, inp: CourseGenerationInput) -> GenerationOutcome:
         saga = Saga()
+        forward = asyncio.create_task(self._generate(saga))
         try:
-            outcome = await self._generate(saga)
+            outcome = await forward
         except (Exception, asyncio.CancelledError) as exc:  # not GeneratorExit: eviction
-            if not failures.is_course_deleted(exc):
-                await self._roll_back(saga, exc)
-                await self._settle()
-                raise
-            outcome = await self._course_deleted()
-        await self._settle()
+            return await calls.shielded(self._closing.after(saga, exc))
+        await calls.shielded(self._closing.settle())
         return outcome
 
     @workflow.update
     async def admission(self, request: AdmissionRequest) -> AdmissionResult:
-        await workflow.wait_condition(lambda: self._state.admission is not None or self._deleted)
+        await workflow.wait_condition(
+            lambda: self._state.admission is not None or self._closing.deleted
+        )
         admission = self._state.admission
         if admission is None:
-            raise course_not_found(self._input.course_id)
-        new_run = request.start_token == self._input.start_token
-        if not new_run and self._state.phase != "running":
-            return dataclasses.replace(admission, decision="closing")
-        if not new_run and admission.decision == "admitted":
-            metadata = {"run_id": self._run.run_id}
-            self._spawn(self._run.metric("duplicate_job_detected", "info", metadata))
-        return dataclasses.replace(admission, new_run=new_run)
+            raise errors.course_not_found(self._input.course_id)
+        if request.start_token == self._input.start_token:
+            return dataclasses.replace(admission, new_run=True)
+        self._repeats += 1
+        answer = self._repeat_answer(admission)
+        if answer.decision == "admitted":
+            self._note_duplicate()
+        return answer
+
+    @admission.validator
+    def _admission_repeats(self, request: AdmissionRequest) -> None:
+        """Past `REPEATS_ANSWERED` repeats, answer without writing history (the gateway
+        answers the refusal's details as the duplicate it is)."""
+        admission = self._state.admission
+        repeat = request.start_token != self._input.start_token
+        if repeat and admission is not None and self._repeats >= REPEATS_ANSWERED:
+            raise ApplicationError(
+                "this start was already answered",
+                dataclasses.asdict(self._repeat_answer(admission)),
+                type=errors.DUPLICATE_START,
+                non_retryable=True,
+            )
 
     @workflow.query
     def progress(self) -> RunProgress:
@@ -91,21 +114,26 @@ class CourseGenerationWorkflow:
         reserved = await self._run.reserve()
         if reserved is None or reserved.decision != "admitted":
             return await self._refused(reserved)
-        saga.add("finish_generation", lambda: self._run.finish(self._ending))
+        saga.add("finish_generation", self._closing.finish)
         claim = await self._run.claim()
         self._admitted(reserved, claim.generation_type)
-        await self._progress(steps_for(claim.generation_type)[0], "completed")
+        self._closing.watch_deadline(asyncio.current_task(), lambda: self._completing)
+        done: Write = (steps_for(claim.generation_type)[0], "completed", {})
         for step in stage_steps(claim.generation_type):
-            await self._run_step(saga, step, claim.course)
-        self._state.phase = "closing"
-        self._state.set_status("completed")
-        await self._run.release_quietly(attempts=10)
+            done = await self._run_step(saga, done, step, claim.course)
+        await self._complete(done, claim.course)
+        assert self._run.options is not None
+        retry = timedelta(seconds=self._run.options.progress_retry_seconds)
+        await calls.shielded(self._run.release_quietly(retry))
         return GenerationOutcome("completed", generation_type=claim.generation_type)
 
     async def _refused(self, reserved: ReserveLeaseResult | None) -> GenerationOutcome:
         if reserved is None:
-            self._state.admission = self._result("unavailable")
-            await self._run.release_quietly(attempts=3)  # a reserve that timed out may have landed
+            self._state.admission = dataclasses.replace(
+                self._result("unavailable"), unavailable="redis"
+            )
+            # A reserve that timed out may still land; not local, so the answer leaves first.
+            await self._run.release_quietly(QUICK_RELEASE, local=False)
             return GenerationOutcome("unavailable")
         self._state.admission = self._result("rejected", reserved)
         self._state.set_status("rejected")
@@ -119,57 +147,61 @@ class CourseGenerationWorkflow:
         self._state.phase = "running"
         self._state.step = steps_for(generation_type)[0]
         self._state.step_status = "in_progress"
-        workflow.upsert_search_attributes([sa.GENERATION_TYPE.value_set(generation_type)])
-        self._state.set_status("initializing")
+        self._state.set_status("initializing", sa.GENERATION_TYPE.value_set(generation_type))
 
-    async def _run_step(self, saga: Saga, step: Step, course: LoadedCourse) -> None:
+    async def _run_step(self, saga: Saga, done: Write, step: Step, course: LoadedCourse) -> Write:
+        """Write `done` completed and `step` in progress (one write unless a simulation hold
+        parks the run between them), run the stage, answer the step's own completed write."""
         assert step.stage is not None
-        await self._run.hold_before(step, course)
-        if step.stage in course.stages.cleanup_stages:
+        pending = [done]
+        if self._run.holds_between(done[0], step, course):
+            await self._write(pending)
+            pending = []
+            await self._run.hold("hold_after_step", done[0], course)
+            await self._run.hold("hold_before_step", step, course)
+        if step.stage in course.options.cleanup_stages:
             name = cleanup_name(step.stage)
             saga.add(name, lambda: self._run.cleanup(name, step, course))
-        await self._progress(step, "in_progress")
+        await self._write([*pending, (step, "in_progress", {})])
         output = await self._run.stage(step, course)
-        self._raise_if_cancel_requested()
-        await self._progress(step, "completed", {"stage": step.stage, "summary": output.summary})
+        failures.raise_if_cancel_requested()
+        return step, "completed", {"stage": step.stage, "summary": output.summary}
 
-    async def _progress(
-        self, step: Step, status: str, metadata: dict[str, Any] | None = None
-    ) -> None:
+    async def _complete(self, done: Write, course: LoadedCourse) -> None:
+        """Completion wins: once step 5 is being written `completed`, nothing undoes it."""
+        self._completing = True
+        await calls.shielded(self._write([done], check_cancel=False))
+        await calls.shielded(self._run.hold("hold_after_step", done[0], course))
+        self._state.phase = "closing"
+        self._state.set_status("completed")
+
+    async def _write(self, writes: list[Write], check_cancel: bool = True) -> None:
+        """Progress writes in one activity; the run's own view follows the last one."""
+        step, status, _ = writes[-1]
         self._state.step, self._state.step_status = step, status
         if status == "in_progress":
             self._state.set_status(step.status)
-        await self._run.progress(step, status, metadata)
-        self._raise_if_cancel_requested()
+        await self._run.progress(writes)
+        if check_cancel:
+            failures.raise_if_cancel_requested()
 
-    @staticmethod
-    def _raise_if_cancel_requested() -> None:
-        """A cancel is delivered once: an activity that completes anyway (a stage ending before
-        its next heartbeat) swallows it, so the run checks for it after each forward step."""
-        if workflow.cancellation_reason() is not None:
-            raise asyncio.CancelledError("cancel requested")
+    def _repeat_answer(self, admission: AdmissionResult) -> AdmissionResult:
+        """What a repeat of the start gets: a refusal as it was (429/503), `closing` while the
+        run compensates or finishes, else the run's admission."""
+        if admission.decision in ("rejected", "unavailable"):
+            return admission
+        if self._state.phase != "running":
+            return dataclasses.replace(admission, decision="closing")
+        return admission
 
-    async def _roll_back(self, saga: Saga, exc: BaseException) -> None:
-        cancelled = is_cancelled_exception(exc)
-        self._state.phase = "closing"
-        if self._state.admission is None:
-            self._state.admission = self._result("closing" if cancelled else "unavailable")
-        message, details = failures.describe(exc)
-        if cancelled:
-            message, details = workflow.cancellation_reason() or CANCELLED_MESSAGE, {}
-        step = self._state.step.id if self._state.step else None
-        outcome = "cancelled" if cancelled else "failed"
-        self._ending = Ending(outcome, message, {**details, "step_id": step})
-        report = await saga.compensate()
-        self._state.set_status(outcome)
-        metadata = {"outcome": outcome, "undone": report.undone, "failed_step": step}
-        metadata |= {"failed_compensations": report.failed, "reason": message}
-        await self._run.metric("job_rollback", "warn" if cancelled else "error", metadata)
-
-    async def _course_deleted(self) -> GenerationOutcome:
-        self._deleted, self._state.phase = True, "closing"
-        await self._run.release_quietly(attempts=10)
-        return GenerationOutcome("course_deleted", generation_type=self._state.generation_type)
+    def _note_duplicate(self) -> None:
+        """`duplicate_job_detected`, at most once a minute per run."""
+        now = workflow.now()
+        if self._duplicate_noted and now - self._duplicate_noted < DUPLICATE_METRIC_EVERY:
+            return
+        self._duplicate_noted = now
+        metadata = {"run_id": self._run.run_id}
+        self._closing.spawn(self._run.metric("duplicate_job_detected", "info", metadata))
 
     def _result(
         self,
@@ -179,12 +211,3 @@ class CourseGenerationWorkflow:
     ) -> AdmissionResult:
         ids = (self._run.workflow_id, self._run.run_id)
         return admission_result(decision, self._run.tier, ids, generation_type, reserved)
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        self._background.append(asyncio.create_task(work))
-
-    async def _settle(self) -> None:
-        """Wait for update handlers and their metrics before the run closes."""
-        await workflow.wait_condition(
-            lambda: workflow.all_handlers_finished() and all(t.done() for t in self._background)
-        )

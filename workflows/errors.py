@@ -9,6 +9,11 @@ Retry or not is decided where the error is raised:
 - ``DatabaseUnavailable``    PostgreSQL did not answer. Retryable.
 - ``StageFailed``            a stage handler gave up (also ``fail_at_step``). Non-retryable.
 - ``InvalidInput``           a payload the activity cannot act on. Non-retryable.
+- ``StaleRun``               the course or lease belongs to a newer run (CG002). Non-retryable:
+                             the run ends `superseded` without touching either.
+- ``RunDeadlineExceeded``    the run failed itself before its execution timeout.
+- ``DuplicateStart``         the `admission` update's validator refused one more repeat of an
+                             answered start; details[0] is the run's admission answer.
 
 No IO: the workflow sandbox imports this module, and so does the API (which must not import
 `activities`).
@@ -24,6 +29,10 @@ LEASE_STORE_UNAVAILABLE = "LeaseStoreUnavailable"
 DATABASE_UNAVAILABLE = "DatabaseUnavailable"
 STAGE_FAILED = "StageFailed"
 INVALID_INPUT = "InvalidInput"
+STALE_RUN = "StaleRun"
+DUPLICATE_START = "DuplicateStart"
+RUN_DEADLINE_EXCEEDED = "RunDeadlineExceeded"
+TIMED_OUT_MESSAGE = "generation timed out"
 
 
 def course_not_found(course_id: str) -> ApplicationError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from activities.types import CLAIM_COURSE
     from workflows import errors
 
 
@@ -29,13 +31,41 @@ def application_cause(exc: BaseException) -> ApplicationError | None:
     return found
 
 
+def has_error_type(exc: BaseException, error_type: str) -> bool:
+    """Whether an `ApplicationError` of `error_type` is anywhere in the failure chain."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, ApplicationError) and current.type == error_type:
+            return True
+        current = current.__cause__
+    return False
+
+
 def is_course_deleted(exc: BaseException) -> bool:
-    cause = application_cause(exc)
-    return cause is not None and cause.type == errors.COURSE_NOT_FOUND
+    return has_error_type(exc, errors.COURSE_NOT_FOUND)
+
+
+def is_stale_run(exc: BaseException) -> bool:
+    return has_error_type(exc, errors.STALE_RUN)
+
+
+def is_claim_failure(exc: BaseException) -> bool:
+    """The course claim failed for good: PostgreSQL refused it or never answered in time."""
+    return isinstance(exc, ActivityError) and exc.activity_type == CLAIM_COURSE
+
+
+def raise_if_cancel_requested() -> None:
+    """A cancel is delivered once: an activity that completes anyway (a stage ending before
+    its next heartbeat) swallows it, so the run checks for it after each forward step."""
+    if workflow.cancellation_reason() is not None:
+        raise asyncio.CancelledError("cancel requested")
 
 
 def retries_exhausted(exc: ActivityError) -> bool:
-    return exc.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)
+    """The activity gave up retrying: out of attempts or out of time (a local activity past
+    its schedule-to-close reports a timeout cause rather than a retry state)."""
+    out_of_retries = exc.retry_state in (RetryState.MAXIMUM_ATTEMPTS_REACHED, RetryState.TIMEOUT)
+    return out_of_retries or timed_out(exc)
 
 
 def timed_out(exc: ActivityError) -> bool:

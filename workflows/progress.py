@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 
 from workflows import search_attributes as sa
 from workflows.steps import Step
@@ -51,9 +53,10 @@ class RunState:
             admission=self.admission,
         )
 
-    def set_status(self, status: str) -> None:
+    def set_status(self, status: str, *also: SearchAttributeUpdate[Any]) -> None:
+        """The status, upserted with `also` in one search-attribute update (one event)."""
         self.status = status
-        workflow.upsert_search_attributes([sa.GENERATION_STATUS.value_set(status)])
+        workflow.upsert_search_attributes([sa.GENERATION_STATUS.value_set(status), *also])
         step = f"step {self.step.id}/5 · {self.step.name}" if self.step else "admission"
         workflow.set_current_details(f"**{status}** — {step} ({self.step_status})")
 

@@ -1,14 +1,16 @@
-"""The activities of one run, bound to its ids: what the workflow class calls.
+"""The activities of one run, bound to its ids and its time budget: what the workflow calls.
 
-Builds each activity's input from the run's identity, records the metric an activity failure
-calls for (`worker_timeout`, `rpc_retry_exhausted`) and leaves the orchestration to the
-workflow. Workflow-side only: every method must be awaited from workflow code.
+Builds each activity's input from the run's identity, gives course writes and lease releases
+their retry budgets (course writes `PROGRESS_RETRY_SECONDS`; the finish and the release until
+the execution timeout), records the metric an activity failure calls for (`worker_timeout`,
+`rpc_retry_exhausted`) and leaves the orchestration to the workflow. Workflow-side only: every
+method must be awaited from workflow code.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -17,6 +19,9 @@ from workflows import calls, failures
 from workflows.failures import Ending
 from workflows.steps import Step
 from workflows.types import CourseGenerationInput, StageInput, StageOutput
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 with workflow.unsafe.imports_passed_through():
     from activities.types import (
@@ -28,10 +33,14 @@ with workflow.unsafe.imports_passed_through():
         ReleaseLeaseInput,
         ReserveLeaseInput,
         ReserveLeaseResult,
+        RunOptions,
+        StepWrite,
         UpdateProgressInput,
     )
 
 Metadata = dict[str, Any]
+Write = tuple[Step, str, Metadata]  # a step, its new status, metadata for the step
+_SLACK = timedelta(seconds=5)  # what the run keeps back from its execution timeout
 
 
 class RunActivities:
@@ -42,28 +51,51 @@ class RunActivities:
         self.course_id, self.user_id, self.tier = inp.course_id, inp.user_id, tier
         self.workflow_id, self.run_id = info.workflow_id, info.run_id
         self.webhook_url = inp.webhook_url
+        self.started_at = info.workflow_start_time
+        self.timeout = info.execution_timeout
+        self.options: RunOptions | None = None  # the worker's, from the claim
+
+    def time_left(self) -> timedelta | None:
+        """Until the execution timeout, less a little slack; None without a timeout."""
+        if self.timeout is None:
+            return None
+        left = self.started_at + self.timeout - workflow.now() - _SLACK
+        return max(left, timedelta(seconds=1))
+
+    def deadline(self) -> datetime | None:
+        """When the run fails itself: `RUN_DEADLINE_MARGIN_SECONDS` before its timeout."""
+        if self.timeout is None or self.options is None:
+            return None
+        margin = timedelta(seconds=self.options.deadline_margin_seconds)
+        return self.started_at + max(self.timeout - margin, self.timeout / 2)
 
     async def reserve(self) -> ReserveLeaseResult | None:
         """The lease decision, or None when the lease store did not answer in time."""
-        return await calls.reserve_lease(
-            ReserveLeaseInput(self.user_id, self.tier, self.workflow_id)
+        ttl = self.timeout.total_seconds() if self.timeout else None
+        inp = ReserveLeaseInput(
+            self.user_id, self.tier, self.workflow_id, self.run_id, self._started, ttl
         )
+        return await calls.reserve_lease(inp)
 
     async def claim(self) -> ClaimCourseResult:
-        return await calls.claim_course(
-            ClaimCourseInput(self.course_id, self.workflow_id, self.run_id, self.webhook_url)
+        inp = ClaimCourseInput(
+            self.course_id, self.workflow_id, self.run_id, self._started, self.webhook_url
         )
+        claim = await calls.claim_course(inp)
+        self.options = claim.course.options
+        return claim
 
-    async def progress(self, step: Step, status: str, metadata: Metadata | None = None) -> None:
-        message = step.started if status == "in_progress" else step.done
-        inp = UpdateProgressInput(
-            self.course_id, self.run_id, step.id, status, message, metadata=metadata or {}
-        )
+    async def progress(self, writes: list[Write]) -> None:
+        """Write each (step, status, metadata) in order, in one local activity."""
+        inp = UpdateProgressInput(self.course_id, self.run_id, [_step_write(*w) for w in writes])
+        assert self.options is not None, "progress is written after the claim"
         try:
-            await calls.update_progress(inp)
+            await calls.update_progress(inp, timedelta(seconds=self.options.progress_retry_seconds))
         except ActivityError as exc:
             if failures.retries_exhausted(exc):
-                await self.metric("rpc_retry_exhausted", "error", {"step_id": step.id})
+                step_ids = [write.step_id for write in inp.writes]
+                metadata = {"step_id": step_ids[-1], "step_ids": step_ids}
+                await self.metric("rpc_retry_exhausted", "error", metadata)
             raise
 
     def stage_input(self, step: Step, course: LoadedCourse) -> StageInput:
@@ -79,9 +111,10 @@ class RunActivities:
         )
 
     @staticmethod
-    async def hold_before(step: Step, course: LoadedCourse) -> None:
-        """SIMULATION knob `hold_before_step`: park the run between two steps."""
-        if course.simulation.get("hold_before_step") == step.id:
+    async def hold(knob: str, step: Step, course: LoadedCourse) -> None:
+        """SIMULATION knobs `hold_before_step` / `hold_after_step`: park the run for
+        `hold_seconds` before the step starts or after it is written `completed`."""
+        if course.simulation.get(knob) == step.id:
             hold_for = failures.seconds(course.simulation.get("hold_seconds"))
             await workflow.sleep(timedelta(seconds=hold_for), summary="simulation hold")
 
@@ -89,28 +122,38 @@ class RunActivities:
         """The step's stage activity; a timeout also records `worker_timeout`."""
         assert step.stage is not None
         try:
-            return await calls.run_stage(step.stage, self.stage_input(step, course), course.stages)
+            return await calls.run_stage(step.stage, self.stage_input(step, course), course.options)
         except ActivityError as exc:
             if failures.timed_out(exc):
                 await self.metric("worker_timeout", "error", {"stage": step.stage})
             raise
 
     async def cleanup(self, name: str, step: Step, course: LoadedCourse) -> None:
-        await calls.run_cleanup(name, self.stage_input(step, course), course.stages)
+        """Best effort, within what the finish and the release may still need."""
+        budget = self.time_left()
+        if budget is not None:
+            budget -= timedelta(seconds=course.options.progress_retry_seconds) + _SLACK
+            if budget <= timedelta(0):
+                raise RuntimeError(f"{name} skipped: no time left before the run's timeout")
+        within = budget if budget is not None else timedelta(minutes=5)
+        await calls.run_cleanup(name, self.stage_input(step, course), course.options, within)
 
     async def finish(self, end: Ending) -> None:
-        await calls.finish_generation(
-            FinishGenerationInput(
-                self.course_id, self.run_id, end.outcome, end.message, end.details
-            )
+        inp = FinishGenerationInput(
+            self.course_id, self.run_id, end.outcome, end.message, end.details
         )
+        await calls.finish_generation(inp, self.time_left())
 
-    async def release(self, attempts: int = 10) -> None:
-        await calls.release_lease(ReleaseLeaseInput(self.user_id, self.workflow_id), attempts)
+    async def release(self, within: timedelta | None = None, *, local: bool = True) -> None:
+        """Free this run's lease (never a newer run's), retried until it takes effect or
+        `within` runs out (default: until the run's timeout)."""
+        inp = ReleaseLeaseInput(self.user_id, self.workflow_id, self.run_id)
+        await calls.release_lease(inp, within or self.time_left(), local=local)
 
-    async def release_quietly(self, attempts: int) -> None:
+    async def release_quietly(self, within: timedelta | None, *, local: bool = True) -> None:
+        """`release` for at most `within`; a failure is logged, the lease expires with its ttl."""
         await calls.best_effort(
-            self.release(attempts), "lease release failed; it expires with its ttl"
+            self.release(within, local=local), "lease release failed; it expires with its ttl"
         )
 
     async def metric(self, event: str, severity: str, metadata: Metadata) -> None:
@@ -123,3 +166,17 @@ class RunActivities:
             metadata={"tier": self.tier, **metadata},
         )
         await calls.best_effort(calls.record_metric(inp), f"metric {event} not recorded")
+
+    def holds_between(self, done: Step, step: Step, course: LoadedCourse) -> bool:
+        """Whether a simulation hold parks the run between `done` and `step`."""
+        knobs = course.simulation
+        return knobs.get("hold_after_step") == done.id or knobs.get("hold_before_step") == step.id
+
+    @property
+    def _started(self) -> str:
+        return self.started_at.isoformat()
+
+
+def _step_write(step: Step, status: str, metadata: Metadata) -> StepWrite:
+    message = step.started if status == "in_progress" else step.done
+    return StepWrite(step.id, status, message, metadata=metadata)

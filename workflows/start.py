@@ -1,12 +1,14 @@
 """How a run is started: the `WithStartWorkflowOperation` the gateway and the tests both use.
 
 Pure code over plain values (no settings), so the API imports it and passes its settings in.
+Built inside the gateway's request span, so the run's details name the trace that follows it.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from opentelemetry import trace
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import (
     Priority,
@@ -64,13 +66,25 @@ def start_operation(
 
 
 def _details(inp: CourseGenerationInput, tier: str, priority_key: int) -> str:
+    """The Web UI details (markdown). The webhook URL is the caller's text: it is shown as one
+    inline code span (fenced by more backticks than it holds, control characters escaped), so
+    no markdown in it renders."""
+    webhook = "—"
+    if inp.webhook_url:
+        url = "".join(c if c.isprintable() else repr(c)[1:-1] for c in inp.webhook_url)
+        fence = "`"
+        while fence in url:
+            fence += "`"
+        webhook = f"{fence} {url} {fence}" if "`" in url else f"`{url}`"
+    span = trace.get_current_span().get_span_context()
     return "\n".join(
         [
             "### Course generation",
             f"- **Course:** `{inp.course_id}`",
             f"- **User:** `{inp.user_id}` ({tier}, priority key {priority_key})",
             f"- **Request:** `{inp.request_id}`",
-            f"- **Webhook:** {inp.webhook_url or '—'}",
+            f"- **Trace:** `{span.trace_id:032x}`" if span.is_valid else "- **Trace:** —",
+            f"- **Webhook:** {webhook}",
             "",
             f"Cancel: `temporal workflow cancel --workflow-id {workflow_id_for(inp.course_id)}`",
         ]

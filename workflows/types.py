@@ -57,6 +57,7 @@ class AdmissionResult:
     workflow_id: str = ""
     run_id: str = ""
     new_run: bool = False
+    unavailable: Literal["redis", "postgresql"] | None = None  # which store, when unavailable
 
 
 @dataclass

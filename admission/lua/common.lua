@@ -1,4 +1,6 @@
 -- Prepended to every lease script when it is registered (see the package docstring).
+-- Hashes beside the sets: since (holder -> first admission time), owner (holder -> user id),
+-- run (holder -> "<run start time>:<run id>", the run that holds the lease).
 local function clock(arg)
   local now = tonumber(arg)
   if now then return now end
@@ -6,16 +8,29 @@ local function clock(arg)
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 
--- Drop the expired members of a lease set and their `since`/`owner` entries.
-local function prune(key, since_key, owner_key, now)
+local function forget(holder, since_key, owner_key, run_key)
+  redis.call('HDEL', since_key, holder)
+  redis.call('HDEL', owner_key, holder)
+  redis.call('HDEL', run_key, holder)
+end
+
+-- Drop the expired members of a lease set and everything kept about them.
+local function prune(key, since_key, owner_key, run_key, now)
   local expired = redis.call('ZRANGEBYSCORE', key, '-inf', now)
   for _, member in ipairs(expired) do
-    redis.call('HDEL', since_key, member)
-    redis.call('HDEL', owner_key, member)
+    forget(member, since_key, owner_key, run_key)
   end
   if #expired > 0 then
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   end
+end
+
+-- The run recorded for a holder: its start time (a number) and id, or nil.
+local function recorded_run(run_key, holder)
+  local value = redis.call('HGET', run_key, holder)
+  if not value then return nil, nil end
+  local started, run_id = string.match(value, '^([^:]*):(.*)$')
+  return tonumber(started), run_id
 end
 
 -- Append `holder, since, expiry` for each member of a ZRANGE ... WITHSCORES reply.

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
-from api.deps import RequestIdDep, StateDep
+from api.deps import RequestIdDep, StateDep, bind_course
 from api.legacy import FAILED, LegacyBadRequest
 from api.schemas import LegacyError, LegacyGenerateRequest, LegacyGenerateResponse
 from api.starts import StartCommand
@@ -48,7 +48,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 async def _parse(request: Request) -> LegacyGenerateRequest:
     try:
         raw = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python recurses
         raise LegacyBadRequest("Invalid request body", reason="invalid JSON") from None
     if isinstance(raw, dict) and "courseId" in raw and parse_uuid(raw["courseId"]) is None:
         raise LegacyBadRequest(
@@ -69,7 +69,8 @@ async def _parse(request: Request) -> LegacyGenerateRequest:
 
 def _is_uri(value: str) -> bool:
     parts = urlsplit(value)
-    return bool(parts.scheme and (parts.netloc or parts.path)) and " " not in value
+    printable = value.isprintable() and not any(char.isspace() for char in value)
+    return bool(parts.scheme and (parts.netloc or parts.path)) and printable
 
 
 @router.post(
@@ -91,6 +92,7 @@ async def generate(
     body = await _parse(request)
     principal = await state.verifier.principal(request.headers.getlist("authorization"))
     course_id = str(parse_uuid(body.courseId))  # `_parse` refused any other courseId
+    bind_course(course_id)
     command = StartCommand(course_id, body.webhookUrl, True, request_id)
     started = await state.starter.start(principal, command)
     return LegacyGenerateResponse(jobId=started.result.workflow_id, courseId=course_id)

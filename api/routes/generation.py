@@ -10,9 +10,9 @@ import re
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Path, Response, status
+from fastapi import APIRouter, Body, Depends, Path, Response, status
 
-from api.deps import PrincipalDep, RequestIdDep, StateDep
+from api.deps import PrincipalDep, RequestIdDep, StateDep, bind_path_course
 from api.problems import MAY_STILL_START, ValidationProblem, doc
 from api.schemas import (
     WEBHOOK_PATTERN,
@@ -26,7 +26,11 @@ from api.schemas import (
 )
 from api.starts import StartCommand
 
-router = APIRouter(prefix="/api/v1/courses/{courseId}/generation", tags=["generation"])
+router = APIRouter(
+    prefix="/api/v1/courses/{courseId}/generation",
+    tags=["generation"],
+    dependencies=[Depends(bind_path_course)],
+)
 CourseId = Annotated[UUID, Path(alias="courseId", description="The course's UUID")]
 
 COMMON: dict[int | str, dict[str, Any]] = {
@@ -127,7 +131,10 @@ async def read_generation(
     "/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=CancelResponse,
-    responses={**COMMON, 409: doc(409, "not-running", "the course's run is not open")},
+    responses={
+        **COMMON,
+        409: doc(409, "not-running", "the course's generation has ended (completed)"),
+    },
     summary="Cancel the course's open run",
 )
 async def cancel_generation(
@@ -136,6 +143,7 @@ async def cancel_generation(
     principal: PrincipalDep,
     body: Annotated[CancelRequest | None, Body()] = None,
 ) -> CancelResponse:
-    """Ask the open run to cancel; it compensates and ends CANCELED."""
+    """Ask the open run to cancel; it compensates and ends CANCELED. A course whose row is
+    already completed, failed or cancelled is 409 even while its run finishes."""
     reason = body.reason if body else None
     return await state.runs.cancel(principal, str(course_id), reason)

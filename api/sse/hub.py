@@ -59,20 +59,29 @@ class _Course:
 
 
 class ProgressHub:
-    def __init__(self, read: Reader, buffer: int = BUFFER) -> None:
-        self._read, self._buffer = read, buffer
+    """`counted(delta)` is told of every subscriber added (+1) or removed (-1) (a metric)."""
+
+    def __init__(
+        self,
+        read: Reader,
+        buffer: int = BUFFER,
+        counted: Callable[[int], None] = lambda delta: None,
+    ) -> None:
+        self._read, self._buffer, self._counted = read, buffer, counted
         self._courses: dict[str, _Course] = {}
 
     def subscribe(self, course_id: str) -> Subscription:
         subscription = Subscription(course_id, self._buffer)
         self._courses.setdefault(course_id, _Course()).subscribers.add(subscription)
+        self._counted(1)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         course = self._courses.get(subscription.course_id)
-        if course is None:
+        if course is None or subscription not in course.subscribers:
             return
         course.subscribers.discard(subscription)
+        self._counted(-1)
         if not course.subscribers:
             del self._courses[subscription.course_id]
 

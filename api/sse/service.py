@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 from starlette.responses import Response
 
+from api.metrics import SSE_SUBSCRIBERS
 from api.sse.hub import ProgressHub
 from api.sse.run_status import RunStatus
 from api.sse.snapshot import Snapshot
@@ -28,7 +29,7 @@ log = structlog.get_logger("api.sse")
 class ProgressEvents:
     def __init__(self, courses: CourseRepository, dsn: str, temporal: TemporalConnector) -> None:
         self._courses = courses
-        self.hub = ProgressHub(self._read)
+        self.hub = ProgressHub(self._read, counted=SSE_SUBSCRIBERS.inc)
         self.listener = Listener(
             dsn, CHANNEL, self._notified, self.hub.resync, application_name=LISTENER_NAME
         )

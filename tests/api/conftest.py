@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
 import asyncpg
 import httpx
@@ -13,10 +14,14 @@ import pytest
 import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
+import embedded
+import observability
+import temporal_connect
 from admission import create_redis
 from settings import Settings
+from tests.api.observed import OwnRandomIds, SpanRecorder
 from tests.api.sse_support import Served, served_app
-from tests.api.support import JwksServer, running_app
+from tests.api.support import JwksServer, running_app, workers_on
 from tests.factories import JWT_SECRET, Keys, make_settings, queue_env
 from worker import build_workers
 
@@ -69,12 +74,8 @@ async def running_workers(
     api_settings: Settings, temporal_env: WorkflowEnvironment, pg_pool: asyncpg.Pool
 ) -> AsyncIterator[None]:
     """The real worker (orchestration + simulated stages) on the API tests' task queues."""
-    redis = create_redis(api_settings.stores.redis_url or "")
-    async with AsyncExitStack() as stack:
-        for worker in build_workers(temporal_env.client, api_settings, pg_pool, redis):
-            await stack.enter_async_context(worker)
+    async with workers_on(api_settings, temporal_env.client, pg_pool):
         yield
-    await redis.aclose()
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -97,3 +98,41 @@ async def http(served: Served) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=300, max_keepalive_connections=20)
     async with httpx.AsyncClient(base_url=served.url, limits=limits, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def span_recorder() -> SpanRecorder:
+    """The process's tracer provider, installed once, recording while a test arms it."""
+    recorder = SpanRecorder()
+    provider = observability.new_provider("course-generator", "test", "0.0.0", OwnRandomIds())
+    provider.add_span_processor(recorder)
+    observability.install(provider)
+    return recorder
+
+
+@dataclass(frozen=True)
+class Observed:
+    http: httpx.AsyncClient  # the app, in-process
+    worker_metrics: str  # the worker's Prometheus endpoint
+    settings: Settings
+
+
+@pytest_asyncio.fixture(scope="module")
+async def observed(
+    api_env: dict[str, str], span_recorder: SpanRecorder, pg_pool: asyncpg.Pool
+) -> AsyncIterator[Observed]:
+    """The app and the worker as the processes build them: the worker's client made by
+    `temporal_connect.connect` (traced) on a runtime serving Prometheus on a free port."""
+    suffix = uuid.uuid4().hex[:8]
+    env = {**api_env, **queue_env(f"observed-{suffix}", f"{api_env['REDIS_KEY_PREFIX']}-{suffix}")}
+    settings = make_settings(env)
+    port = embedded.free_port()
+    runtime = observability.metrics_runtime(port, "127.0.0.1")
+    client = await temporal_connect.connect(settings.temporal, runtime=runtime)
+    redis = create_redis(settings.stores.redis_url or "")
+    async with AsyncExitStack() as stack:
+        for worker in build_workers(client, settings, pg_pool, redis):
+            await stack.enter_async_context(worker)
+        http = await stack.enter_async_context(running_app(settings))
+        yield Observed(http, f"http://127.0.0.1:{port}/metrics", settings)
+    await redis.aclose()

@@ -1,12 +1,13 @@
-"""Helpers for the API tests: a local JWKS server, the app behind a client, course reads."""
+"""Helpers for the API tests: a local JWKS server, the app behind a client, workers of one's
+own, course reads."""
 
 from __future__ import annotations
 
 import json
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -14,11 +15,16 @@ import asyncpg
 import httpx
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 
 import embedded
+from admission import create_redis
 from api.app import create_app
+from db.repository import CourseRepository
 from settings import Settings
 from tests.helpers import eventually
+from worker import build_workers
 
 # The simulated stages of the API tests' courses: short, so started runs complete quickly.
 QUICK = {"stage_seconds": 0.2}
@@ -74,13 +80,43 @@ def with_lifespan_state(app: FastAPI, state: dict[str, Any]) -> Any:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan run, behind an in-process httpx client."""
+async def running_app(
+    settings: Settings, prepare: Callable[[FastAPI], None] | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan run, behind an in-process httpx client; `prepare` may add
+    routes to it first."""
     app = create_app(settings)
+    if prepare is not None:
+        prepare(app)
     async with app.router.lifespan_context(app) as state:
         transport = httpx.ASGITransport(app=with_lifespan_state(app, dict(state or {})))
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
             yield client
+
+
+@asynccontextmanager
+async def workers_on(
+    settings: Settings,
+    client: Client,
+    pool: asyncpg.Pool,
+    repository: CourseRepository | None = None,
+) -> AsyncIterator[None]:
+    """The real worker (orchestration + simulated stages) on `settings`' task queues."""
+    redis = create_redis(settings.stores.redis_url or "")
+    try:
+        async with AsyncExitStack() as stack:
+            for worker in build_workers(client, settings, pool, redis, repository):
+                await stack.enter_async_context(worker)
+            yield
+    finally:
+        await redis.aclose()
+
+
+async def accepted_updates(client: Client, workflow_id: str, run_id: str) -> int:
+    """How many updates the run's history accepted (a validator's refusal writes none)."""
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    accepted = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    return sum(1 for event in history.events if event.event_type == accepted)
 
 
 async def course_row(pool: asyncpg.Pool, course_id: str) -> asyncpg.Record:

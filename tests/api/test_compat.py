@@ -55,6 +55,8 @@ async def test_regenerates_a_completed_course(
         (b'{"courseId": "00000000-0000-0000-0000-000000000000", "x": 1}', "Invalid request body"),
         (b'{"courseId": "00000000-0000-0000-0000-000000000000", "webhookUrl": "nope"}',
          "Invalid request body"),
+        (b'{"courseId": "00000000-0000-0000-0000-000000000000",'
+         b' "webhookUrl": "https://x.example/\\n\\n# Owned"}', "Invalid request body"),
         (b'{"courseId": 5}', "Invalid courseId format"),
         (b'{"courseId": "abc"}', "Invalid courseId format"),
     ],

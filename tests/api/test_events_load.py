@@ -15,7 +15,7 @@ from api.sse.hub import BUFFER
 from db.repository import CourseRepository
 from tests.api.sse_support import Event, Served, events_path, read_events
 from tests.api.support import course_row, generation
-from tests.factories import bearer, hs_token, insert_course, insert_user, new_id
+from tests.factories import bearer, hs_token, insert_course, insert_user, new_id, run_start
 from tests.helpers import eventually
 
 CLIENTS = 200
@@ -26,7 +26,9 @@ async def claimed(pool: asyncpg.Pool) -> tuple[str, str, str]:
     """A course of a new user, claimed by a (simulated) run: (course, user, run)."""
     user = await insert_user(pool)
     course, run = await insert_course(pool, user), new_id()
-    await CourseRepository(pool).begin_generation(course, "wf", run, "STRUCTURE_ANALYSIS")
+    await CourseRepository(pool).begin_generation(
+        course, "wf", run, "STRUCTURE_ANALYSIS", run_start()
+    )
     return course, user, run
 
 

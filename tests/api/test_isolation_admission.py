@@ -10,8 +10,10 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 import pytest_asyncio
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 import embedded
@@ -27,6 +29,7 @@ from tests.factories import (
 )
 from tests.helpers import eventually
 from worker import build_workers
+from workflows.types import workflow_id_for
 
 
 async def test_user_b_gets_404_and_a_is_untouched(
@@ -77,6 +80,8 @@ async def test_free_user_second_course_then_admitted_after_first_completes(
     assert [a["courseId"] for a in problem["active"]] == [first]
     assert problem["active"][0]["workflowId"] == started.json()["workflowId"]
     assert (await course_row(pg_pool, second))["generation_status"] is None
+    repeat = await client.post(generation(first), headers=headers)
+    assert (repeat.status_code, repeat.json()["status"]) == (200, "already_running")
     await wait_status(client, first, headers, "completed")
 
     async def admitted() -> None:
@@ -134,3 +139,31 @@ async def test_redis_down_is_503_and_course_untouched(
     assert any(item.startswith("redis") for item in ready.json()["failing"])
     usage = await app.get("/api/v1/me/concurrency", headers=bearer(hs_token(user)))
     assert usage.status_code == 503
+
+
+async def test_a_user_at_the_limit_is_refused_without_a_run(
+    client: httpx.AsyncClient, pg_pool: asyncpg.Pool, temporal_env: WorkflowEnvironment
+) -> None:
+    """When the lease store shows the user at the limit, the gateway answers 429 itself: no
+    workflow execution is created, and `concurrency_limit_hit` is recorded as the run would."""
+    user = await insert_user(pg_pool)
+    first = await insert_course(pg_pool, user, simulation={"stage_seconds": 30})
+    second = await insert_course(pg_pool, user, simulation=QUICK)
+    headers = bearer(hs_token(user))
+    assert (await client.post(generation(first), headers=headers)).status_code == 202
+    refused = await client.post(generation(second), headers=headers)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["active"][0]["courseId"] == first
+    handle = temporal_env.client.get_workflow_handle(workflow_id_for(second))
+    with pytest.raises(RPCError) as missing:
+        await handle.describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
+    metrics = await pg_pool.fetch(
+        "SELECT metadata FROM system_metrics WHERE course_id = $1"
+        " AND event_type = 'concurrency_limit_hit'",
+        uuid.UUID(second),
+    )
+    assert [(m["metadata"]["source"], m["metadata"]["reason"]) for m in metrics] == [
+        ("gateway", "user_limit")
+    ]
+    await client.post(f"{generation(first)}/cancel", headers=headers)

@@ -22,7 +22,7 @@ import embedded
 from tests.helpers import eventually
 
 REPO = Path(__file__).resolve().parents[2]
-PORTS = ("TEMPORAL_DEV_PORT", "TEMPORAL_UI_PORT", "API_PORT")
+PORTS = ("TEMPORAL_DEV_PORT", "TEMPORAL_UI_PORT", "API_PORT", "WORKER_METRICS_PORT")
 pytestmark = pytest.mark.timeout(90)
 
 
@@ -109,6 +109,16 @@ def alive(pid: int) -> bool:
 def postmaster_pid(data_dir: Path) -> int | None:
     pid_file = data_dir / "postgres" / "postmaster.pid"
     return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+
+
+async def metrics_answer(launch: Launch) -> None:
+    """The gateway's `/metrics` and the worker's Prometheus endpoint both serve metrics."""
+    worker = f"http://127.0.0.1:{launch.ports['WORKER_METRICS_PORT']}/metrics"
+    async with httpx.AsyncClient(timeout=5) as http:
+        gateway = await http.get(f"{launch.api}/metrics")
+        assert "http_requests_total" in gateway.text, gateway.text[:500]
+        sdk = await http.get(worker)
+        assert "temporal_worker_task_slots_available" in sdk.text, sdk.text[:500]
 
 
 async def wait_ready(launch: Launch) -> None:
@@ -226,8 +236,9 @@ async def test_launcher_serves_readiness_and_stops_everything_on_sigint(
     await wait_ready(launch)
     await web_ui_answers(launch)
     block = await printed_block(launch)
-    assert set(block) >= {"API", "Temporal", "Web", "PostgreSQL", "Redis"}, block
+    assert set(block) >= {"API", "Metrics", "Temporal", "Web", "PostgreSQL", "Redis"}, block
     assert "(from the environment)" in block["PostgreSQL"], block
+    await metrics_answer(launch)
     started = descendants(launch.proc.pid)
 
     await stop_and_check(launch, started)

@@ -7,8 +7,7 @@ from datetime import datetime
 import pytest
 from redis.crc import key_slot
 
-from activities.admission import holder_info
-from admission import Holder, LeaseKeys, create_redis
+from admission import Holder, LeaseKeys, create_redis, holder_info
 from admission.store import SCRIPT_NAMES, SCRIPTS
 
 

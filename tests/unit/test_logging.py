@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -9,8 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from opentelemetry import baggage, context
+from opentelemetry.sdk.trace import TracerProvider
+from temporalio.testing import ActivityEnvironment
 
-from telemetry import bind_context, configure_logging
+from telemetry import REQUEST_ID_BAGGAGE, bind_context, configure_logging
 
 
 @pytest.fixture
@@ -73,3 +77,40 @@ def test_console_format_is_not_json() -> None:
     assert "hello" in text
     with pytest.raises(json.JSONDecodeError):
         json.loads(text)
+
+
+def test_lines_inside_a_span_carry_its_ids(stream: io.StringIO) -> None:
+    """Inside a span a line has its trace and span ids, and the request id the trace carries as
+    baggage; outside any span it has none."""
+    tracer = TracerProvider().get_tracer("test")
+    token = context.attach(baggage.set_baggage(REQUEST_ID_BAGGAGE, "r-7"))
+    try:
+        with tracer.start_as_current_span("work") as span:
+            structlog.get_logger().info("inside")
+            logging.getLogger("stdlib").info("inside too")
+    finally:
+        context.detach(token)
+    structlog.get_logger().info("outside")
+    first, second, outside = _lines(stream)
+    ids = span.get_span_context()
+    for line in (first, second):
+        assert line["trace_id"] == format(ids.trace_id, "032x")
+        assert line["span_id"] == format(ids.span_id, "016x")
+        assert line["request_id"] == "r-7"
+    assert not {"trace_id", "span_id", "request_id"} & set(outside)
+
+
+async def test_lines_inside_an_activity_carry_its_run(stream: io.StringIO) -> None:
+    """A line written inside an activity of a course run names the run and the course."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info, workflow_id="course-generation-c-9", workflow_run_id="run-3", activity_type="a"
+    )
+
+    async def work() -> None:
+        structlog.get_logger().info("in activity")
+
+    await env.run(work)
+    (line,) = _lines(stream)
+    expected = ("course-generation-c-9", "run-3", "a", "c-9")
+    assert (line["workflow_id"], line["run_id"], line["activity"], line["course_id"]) == expected

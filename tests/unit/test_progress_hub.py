@@ -70,9 +70,11 @@ async def test_changes_during_a_read_are_read_together() -> None:
 
 
 async def test_a_follower_too_far_behind_is_dropped() -> None:
-    """A follower whose buffer is full is dropped (and told so); the others keep receiving."""
+    """A follower whose buffer is full is dropped (and told so, and no longer counted); the
+    others keep receiving."""
     rows = Rows()
-    hub = ProgressHub(rows.read, buffer=2)
+    counted: list[int] = []
+    hub = ProgressHub(rows.read, buffer=2, counted=counted.append)
     slow, fast = hub.subscribe("A"), hub.subscribe("A")
     received = []
     for seq in (1, 2, 3):
@@ -82,6 +84,8 @@ async def test_a_follower_too_far_behind_is_dropped() -> None:
     assert received == [1, 2, 3]
     assert hub.subscribers() == 1
     assert hub.buffered() == 0
+    hub.unsubscribe(slow)  # its stream ends later and unsubscribes again: counted once
+    assert sum(counted) == 1
 
 
 async def test_resync_reads_every_followed_course_at_once() -> None:

@@ -46,6 +46,8 @@ EXACT_NAMES = [
     ("START_RATE_LIMIT_PER_MINUTE", "0", "api.start_rate_limit_per_minute", 0),
     ("START_TIMEOUT_SECONDS", "2.5", "api.start_timeout_seconds", 2.5),
     ("WORKFLOW_EXECUTION_TIMEOUT_SECONDS", "3600", "workflow.execution_timeout_seconds", 3600),
+    ("RUN_DEADLINE_MARGIN_SECONDS", "600", "workflow.deadline_margin_seconds", 600),
+    ("PROGRESS_RETRY_SECONDS", "30", "workflow.progress_retry_seconds", 30),
     ("STAGE_CAPACITY", "1", "stages.capacity", 1),
     ("STAGE_HEARTBEAT_TIMEOUT_SECONDS", "2", "stages.heartbeat_timeout_seconds", 2),
     ("STAGE_CLEANUP_ACTIVITIES", "text_generation,finalization", "stages.cleanup_activities",
@@ -61,6 +63,12 @@ EXACT_NAMES = [
     ("WEBHOOK_RETRY_SECONDS", "60", "webhook.retry_seconds", 60),
     ("WEBHOOK_ALLOW_HOSTS", "Localhost, hooks.test", "webhook.allow_hosts",
      ["localhost", "hooks.test"]),
+    ("OTEL_TRACES_EXPORTER", "console,otlp", "telemetry.traces_exporter", ["console", "otlp"]),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317", "telemetry.otlp_endpoint",
+     "http://collector:4317"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "telemetry.otlp_protocol", "http/protobuf"),
+    ("OTEL_SERVICE_NAME", "cg-eu", "telemetry.service_name", "cg-eu"),
+    ("WORKER_METRICS_PORT", "0", "telemetry.worker_metrics_port", 0),
 ]  # fmt: skip
 
 
@@ -88,8 +96,9 @@ def test_each_documented_name_is_read_exactly(
 def test_defaults_are_the_documented_ones() -> None:
     """With nothing set: per-user limits FREE 1, BASIC 2, STANDARD 3, TRIAL and PREMIUM 5;
     priority keys from PREMIUM (1) to FREE (4); the local dev server and its default queue;
-    every stage simulated; 10 stage slots; 6 h runs; JSON logs in development; webhooks
-    retried for an hour, no host exempt from the address rule."""
+    every stage simulated; 10 stage slots; 6 h runs failing themselves 5 min early, course
+    writes retried for 2 min; JSON logs in development; webhooks retried for an hour, no host
+    exempt from the address rule."""
     s = load_settings(env_file=None)
     limits = {t: s.admission.policy(t).limit for t in Tier}
     assert limits == {Tier.FREE: 1, Tier.BASIC: 2, Tier.STANDARD: 3, Tier.TRIAL: 5, Tier.PREMIUM: 5}
@@ -100,8 +109,18 @@ def test_defaults_are_the_documented_ones() -> None:
     assert s.stages.simulated_stages == list(STAGE_NAMES)
     assert (s.stages.capacity, s.api.start_rate_limit_per_minute) == (10, 30)
     assert s.workflow.execution_timeout_seconds == 21_600
+    assert (s.workflow.deadline_margin_seconds, s.workflow.progress_retry_seconds) == (300, 120)
     assert (s.log.format, s.environment) == ("json", "development")
     assert (s.webhook.retry_seconds, s.webhook.allow_hosts) == (3600, [])
+    telemetry = s.telemetry
+    assert (telemetry.traces_exporter, telemetry.otlp_protocol) == ([], "grpc")
+    assert (telemetry.service_name, telemetry.worker_metrics_port) == ("course-generator", 9464)
+
+
+def test_no_trace_exporter_is_spelled_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`OTEL_TRACES_EXPORTER=none` (any case) chooses no exporter, as the SDK reads it."""
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "None")
+    assert load_settings(env_file=None).telemetry.traces_exporter == []
 
 
 def test_prefixed_or_lowercase_names_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,6 +141,9 @@ def test_prefixed_or_lowercase_names_are_not_read(monkeypatch: pytest.MonkeyPatc
         ("ALLOW_ANONYMOUS", "maybe"),
         ("WEBHOOK_RETRY_SECONDS", "0"),
         ("WEBHOOK_SECRET", "short"),
+        ("OTEL_TRACES_EXPORTER", "zipkin"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"),
+        ("WORKER_METRICS_PORT", "70000"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, raw: str) -> None:
@@ -147,6 +169,26 @@ def test_dev_secret_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> No
     loaded = load_settings(env_file=None)
     assert loaded.auth.jwt_secret != DEV_JWT_SECRET
     assert loaded.webhook.secret != DEV_WEBHOOK_SECRET
+
+
+@pytest.mark.parametrize(
+    ("margin", "timeout", "refused"),
+    [("139", "21600", True), ("140", "21600", False), ("300", "300", True)],
+)
+def test_deadline_margin_rule(
+    monkeypatch: pytest.MonkeyPatch, margin: str, timeout: str, refused: bool
+) -> None:
+    """RUN_DEADLINE_MARGIN_SECONDS must be at least PROGRESS_RETRY_SECONDS (120) +
+    STAGE_HEARTBEAT_TIMEOUT_SECONDS (10) + 10, and below the execution timeout."""
+    monkeypatch.setenv("RUN_DEADLINE_MARGIN_SECONDS", margin)
+    monkeypatch.setenv("WORKFLOW_EXECUTION_TIMEOUT_SECONDS", timeout)
+    if not refused:
+        assert load_settings(env_file=None).workflow.deadline_margin_seconds == int(margin)
+        return
+    with pytest.raises(SettingsError) as error:
+        load_settings(env_file=None)
+    assert str(error.value).startswith("invalid setting RUN_DEADLINE_MARGIN_SECONDS: ")
+    assert "\n" not in str(error.value)
 
 
 def test_env_file_is_read(tmp_path: Path) -> None:

@@ -44,12 +44,23 @@ def _within(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(module == p or module.startswith(p + ".") for p in prefixes)
 
 
+def _typing_only(tree: ast.Module) -> set[int]:
+    """Line numbers inside `if TYPE_CHECKING:` (imported for the type checker only)."""
+    return {
+        child.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for child in ast.walk(node)
+        if hasattr(child, "lineno")
+    }
+
+
 def violations(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(), str(path))
-    passthrough = _passthrough_blocks(tree)
+    passthrough, typing_only = _passthrough_blocks(tree), _typing_only(tree)
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import | ast.ImportFrom):
+        if isinstance(node, ast.Import | ast.ImportFrom) and node.lineno not in typing_only:
             allowed = PASSED_THROUGH + ALLOWED if node.lineno in passthrough else ALLOWED
             found += [f"import {m}" for m in _modules(node) if not _within(m, allowed)]
             if isinstance(node, ast.ImportFrom) and node.module == "datetime":
@@ -103,13 +114,7 @@ def _local_path(module: str) -> Path | None:
 def _runtime_imports(path: Path) -> set[str]:
     """Every module `path` imports when it runs (not those under `if TYPE_CHECKING:`)."""
     tree = ast.parse(path.read_text(), str(path))
-    typing_only = {
-        child.lineno
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-        for child in ast.walk(node)
-        if hasattr(child, "lineno")
-    }
+    typing_only = _typing_only(tree)
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom) and node.lineno not in typing_only:

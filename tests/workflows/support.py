@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -14,6 +15,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
+import embedded
 from admission import Leases, create_redis
 from db.repository import CourseRepository
 from settings import Settings
@@ -56,9 +58,14 @@ class Stack:
         return Course(course_id, owner, tier)
 
     async def start(
-        self, course: Course, token: str | None = None, webhook_url: str | None = None
+        self,
+        course: Course,
+        token: str | None = None,
+        execution_timeout: int | None = None,
+        webhook_url: str | None = None,
     ) -> tuple[AdmissionResult, WorkflowHandle[Any, Any]]:
-        """Update-with-start exactly as the gateway does it; returns the answer and the run."""
+        """Update-with-start exactly as the gateway does it (`execution_timeout` overrides the
+        settings' one); returns the answer and the run."""
         inp = CourseGenerationInput(
             course.course_id,
             course.user_id,
@@ -71,7 +78,8 @@ class Stack:
         operation = start_operation(
             inp,
             task_queue=self.settings.temporal.task_queue,
-            execution_timeout_seconds=self.settings.workflow.execution_timeout_seconds,
+            execution_timeout_seconds=execution_timeout
+            or self.settings.workflow.execution_timeout_seconds,
             priority_key=policy.priority_key,
         )
         result = await self.client.execute_update_with_start_workflow(
@@ -110,8 +118,8 @@ class Stacks:
 
     def env(self, **values: str) -> dict[str, str]:
         """The environment of a worker of this test's own: the session's stores and dev server,
-        the test's task queues, a fresh Redis key prefix under the session's, 1 s heartbeats and
-        zero-length simulated stages; then `values`."""
+        the test's task queues, a fresh Redis key prefix under the session's, 1 s heartbeats,
+        zero-length simulated stages and a free port for its metrics; then `values`."""
         return {
             "TEMPORAL_ADDRESS": self.client.service_client.config.target_host,
             "DATABASE_URL": self.database_url,
@@ -119,6 +127,7 @@ class Stacks:
             **queue_env(self.task_queue, f"{self.key_prefix}:{uuid.uuid4().hex[:8]}"),
             "STAGE_HEARTBEAT_TIMEOUT_SECONDS": "1",
             "SIMULATED_STAGE_SECONDS": "0",
+            "WORKER_METRICS_PORT": str(embedded.free_port()),
             **values,
         }
 
@@ -160,13 +169,25 @@ async def running(workers: list[Worker]) -> AsyncIterator[None]:
         yield
 
 
-async def scheduled_activities(handle: WorkflowHandle[Any, Any]) -> list[str]:
-    """Activity type names in the order the run scheduled them."""
+async def scheduled_activities(
+    handle: WorkflowHandle[Any, Any], *, local: bool = True
+) -> list[str]:
+    """Activity type names in the order the run scheduled them; with `local`, the local
+    activities too (each recorded once, as a marker, when it completed or failed for good)."""
     names = []
     async for event in handle.fetch_history_events():
         if event.HasField("activity_task_scheduled_event_attributes"):
             names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+        elif local and event.HasField("marker_recorded_event_attributes"):
+            names += _local_activity(event.marker_recorded_event_attributes)
     return names
+
+
+def _local_activity(marker: Any) -> list[str]:
+    if marker.marker_name != "core_local_activity":
+        return []
+    data = json.loads(marker.details["data"].payloads[0].data)
+    return [str(data["activity_type"])]
 
 
 async def cancelled_activities(handle: WorkflowHandle[Any, Any]) -> list[str]:

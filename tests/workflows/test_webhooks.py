@@ -29,6 +29,7 @@ async def dispatching(stack: Stack, database_url: str) -> AsyncIterator[Loopback
     transport = LoopbackOnly()
     async with dispatcher_for(stack.pool, transport).running(database_url):
         yield transport
+    await settle_leftovers(stack.pool)
     assert transport.beyond == []
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -82,9 +83,11 @@ async def test_sigkill_mid_stage_then_restart_completes(stacks: Stacks) -> None:
 
 
 async def test_sigterm_stops_the_worker_gracefully(stacks: Stacks) -> None:
-    """SIGTERM makes `python -m worker` shut its workers down and exit 0."""
+    """`python -m worker` serves its metrics on WORKER_METRICS_PORT while it polls; SIGTERM
+    makes it shut its workers down and exit 0."""
     client = stacks.client
-    with worker_process(stacks.env()) as process:
+    env = stacks.env()
+    with worker_process(env) as process:
 
         async def polling() -> None:
             description = await client.workflow_service.describe_task_queue(
@@ -97,6 +100,10 @@ async def test_sigterm_stops_the_worker_gracefully(stacks: Stacks) -> None:
             assert description.pollers
 
         await eventually(polling, 30)
+        metrics = f"http://127.0.0.1:{env['WORKER_METRICS_PORT']}/metrics"
+        async with httpx.AsyncClient() as http:
+            served = (await http.get(metrics)).text
+        assert "temporal_worker_task_slots_available" in served
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
 
@@ -109,6 +116,7 @@ async def test_worker_refuses_a_schema_that_is_behind(
         "DATABASE_URL": empty_database,
         "REDIS_URL": redis_url,
         "TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host,
+        "WORKER_METRICS_PORT": "0",
     }
     result = await run_worker(env)
     assert result.returncode != 0

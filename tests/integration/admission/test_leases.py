@@ -8,10 +8,12 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from admission import Leases
+from admission import Leases, RunRef
 
 T0 = 1_000_000.0
 TTL = 60.0
+RUN_A = RunRef("run-a", T0 - 100)
+RUN_B = RunRef("run-b", T0 - 50)  # a later run of the same course
 
 
 async def test_first_holder_is_admitted(leases: Leases) -> None:
@@ -78,12 +80,49 @@ async def test_expired_leases_are_pruned_on_the_next_call(
 
 
 async def test_release_of_unknown_holder_is_harmless(leases: Leases) -> None:
-    """Releasing a holder nobody holds, or another user's holder, leaves every lease in place."""
-    await leases.reserve("u1", 1, 10, "h1", TTL, now=T0)
+    """Releasing a holder nobody holds, or a lease held by another run, leaves it in place."""
+    await leases.reserve("u1", 1, 10, "h1", TTL, RUN_B, now=T0)
     assert await leases.release("u1", "nobody", now=T0) is False
-    assert await leases.release("u2", "h1", now=T0) is False
+    assert await leases.release("u1", "h1", RUN_A.run_id, now=T0) is False
     assert [h.holder for h in await leases.usage("u1", now=T0)] == ["h1"]
     assert [(g.user_id, g.holder) for g in await leases.holders(now=T0)] == [("u1", "h1")]
+
+
+async def test_a_late_release_from_an_old_run_keeps_the_new_runs_lease(leases: Leases) -> None:
+    """Run A's release after run B re-reserved the same holder frees nothing; B's own does."""
+    await leases.reserve("u1", 1, 10, "h1", TTL, RUN_A, now=T0)
+    await leases.reserve("u1", 1, 10, "h1", TTL, RUN_B, now=T0 + 1)
+    assert await leases.release("u1", "h1", RUN_A.run_id, now=T0 + 2) is False
+    assert [g.run_id for g in await leases.holders(now=T0 + 2)] == [RUN_B.run_id]
+    assert await leases.release("u1", "h1", RUN_B.run_id, now=T0 + 3) is True
+    assert await leases.holders(now=T0 + 3) == []
+
+
+async def test_a_reserve_from_an_older_run_is_refused_as_stale(leases: Leases) -> None:
+    """Once run B holds the lease, run A (started earlier) cannot take it back."""
+    await leases.reserve("u1", 1, 10, "h1", TTL, RUN_B, now=T0)
+    result = await leases.reserve("u1", 1, 10, "h1", TTL, RUN_A, now=T0 + 1)
+    assert result.decision == "stale"
+    assert [g.run_id for g in await leases.holders(now=T0 + 1)] == [RUN_B.run_id]
+
+
+async def test_a_lease_under_a_previous_owner_is_released_and_moved(leases: Leases) -> None:
+    """The course changed owner: a release by the run frees the lease from the old owner's
+    set, and a reserve for the new owner moves it instead of counting it twice."""
+    await leases.reserve("u1", 1, 10, "h1", TTL, RUN_A, now=T0)
+    assert await leases.release("u2", "h1", RUN_A.run_id, now=T0) is True
+    assert await leases.usage("u1", now=T0) == []
+    await leases.reserve("u1", 1, 10, "h2", TTL, RUN_A, now=T0)
+    moved = await leases.reserve("u2", 1, 10, "h2", TTL, RUN_B, now=T0 + 1)
+    assert (moved.decision, moved.global_count) == ("admitted", 1)
+    assert await leases.usage("u1", now=T0 + 1) == []
+
+
+async def test_an_operator_release_frees_whichever_run_holds_it(leases: Leases) -> None:
+    """A release without a run id (the operator command) frees the lease unconditionally."""
+    await leases.reserve("u1", 1, 10, "h1", TTL, RUN_B, now=T0)
+    assert await leases.release("u1", "h1", now=T0) is True
+    assert await leases.holders(now=T0) == []
 
 
 async def test_counts_never_go_negative(leases: Leases, redis_client: aioredis.Redis) -> None:

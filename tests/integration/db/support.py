@@ -13,7 +13,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from db.repository import CourseRepository
-from tests.factories import insert_course, new_id
+from tests.factories import insert_course, new_id, run_start
 
 STEP_NAMES = {
     1: "Запуск генерации",
@@ -70,7 +70,7 @@ async def claimed_course(
     """A fresh course claimed by a new run (workflow id `wf`), then moved by that run's progress
     writes (message `m`) of `steps`, each a (step, status); returns (course id, run id)."""
     course_id, run_id = await insert_course(pool), new_id()
-    await repo.begin_generation(course_id, "wf", run_id, generation_type)
+    await repo.begin_generation(course_id, "wf", run_id, generation_type, run_start())
     for step, status in steps:
         await repo.update_progress(course_id, step, status, "m", metadata={"run_id": run_id})
     return course_id, run_id

@@ -7,13 +7,13 @@ import asyncio
 import asyncpg
 import pytest
 
-from db.repository import CourseRepository, InvalidArgument
-from tests.factories import insert_course, new_id
+from db.repository import CourseRepository, InvalidArgument, StaleRun
+from tests.factories import insert_course, new_id, run_start
 from tests.integration.db.support import FULL_RUN, claimed_course, expected_document, history, row
 
 
 async def run_to_completion(repo: CourseRepository, course_id: str, run_id: str) -> None:
-    await repo.begin_generation(course_id, "wf", run_id, "DOCUMENT_PROCESSING")
+    await repo.begin_generation(course_id, "wf", run_id, "DOCUMENT_PROCESSING", run_start())
     for step, status in FULL_RUN:
         await repo.update_progress(course_id, step, status, "m", metadata={"run_id": run_id})
 
@@ -28,7 +28,9 @@ async def test_claim_of_a_completed_course_resets_it(
     before = await row(pg_pool, course_id)
     assert before["status"] == "completed"
     second_run = new_id()
-    document = await repo.begin_generation(course_id, "wf-2", second_run, "STRUCTURE_ANALYSIS")
+    document = await repo.begin_generation(
+        course_id, "wf-2", second_run, "STRUCTURE_ANALYSIS", run_start()
+    )
     assert document == expected_document(False) | extra
     after = await row(pg_pool, course_id)
     assert after["status"] == "pending"
@@ -48,7 +50,9 @@ async def test_claim_after_failure_or_cancel(
     """A failed or cancelled course is claimed straight back to pending."""
     course_id, first_run = await claimed_course(repo, pg_pool)
     await repo.finish_generation(course_id, first_run, terminal, "stop", {"why": "test"})
-    document = await repo.begin_generation(course_id, "wf", new_id(), "STRUCTURE_ANALYSIS")
+    document = await repo.begin_generation(
+        course_id, "wf", new_id(), "STRUCTURE_ANALYSIS", run_start()
+    )
     assert document == expected_document(False)
     after = await row(pg_pool, course_id)
     assert (after["status"], after["error_message"], after["error_details"]) == (
@@ -69,7 +73,9 @@ async def test_claim_supersedes_a_non_terminal_run(
     course_id, old_run = await claimed_course(repo, pg_pool, steps=FULL_RUN[:3])
     seq = (await row(pg_pool, course_id))["progress_seq"]
     new_run = new_id()
-    document = await repo.begin_generation(course_id, "wf", new_run, "STRUCTURE_ANALYSIS")
+    document = await repo.begin_generation(
+        course_id, "wf", new_run, "STRUCTURE_ANALYSIS", run_start()
+    )
     assert document == expected_document(False)
     assert (await history(pg_pool, course_id))[-2:] == [
         ("analyzing_task", "failed"),
@@ -92,7 +98,9 @@ async def test_claim_of_a_never_started_course(
 ) -> None:
     """A course with no status and no document gets the initial document and NULL -> pending."""
     course_id = await insert_course(pg_pool)
-    document = await repo.begin_generation(course_id, "wf", new_id(), "DOCUMENT_PROCESSING")
+    document = await repo.begin_generation(
+        course_id, "wf", new_id(), "DOCUMENT_PROCESSING", run_start()
+    )
     assert document == expected_document(True)
     assert await history(pg_pool, course_id) == [(None, "pending")]
 
@@ -106,7 +114,7 @@ async def test_same_run_claiming_again_writes_nothing(
         course_id, 1, "in_progress", "m", metadata={"run_id": run_id}
     )
     before = await row(pg_pool, course_id)
-    again = await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS")
+    again = await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS", run_start())
     assert again == progressed
     assert await row(pg_pool, course_id) == before
     assert len(await history(pg_pool, course_id)) == 2
@@ -114,7 +122,10 @@ async def test_same_run_claiming_again_writes_nothing(
 
 async def test_claim_of_an_unknown_course_is_null(repo: CourseRepository) -> None:
     """Claiming a course that does not exist returns None."""
-    assert await repo.begin_generation(new_id(), "wf", new_id(), "STRUCTURE_ANALYSIS") is None
+    assert (
+        await repo.begin_generation(new_id(), "wf", new_id(), "STRUCTURE_ANALYSIS", run_start())
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -126,22 +137,44 @@ async def test_claim_refuses_bad_arguments(
     """An unknown generation type or an empty run id is refused and changes nothing."""
     course_id = await insert_course(pg_pool)
     with pytest.raises(InvalidArgument):
-        await repo.begin_generation(course_id, "wf", run_id, generation_type)
+        await repo.begin_generation(course_id, "wf", run_id, generation_type, run_start())
     assert (await row(pg_pool, course_id))["progress_seq"] == 0
 
 
 async def test_late_writes_of_an_old_run_never_touch_the_new_one(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
-    """After a new run claims, every write carrying the old run id changes nothing."""
+    """After a new run claims, every write carrying the old run id raises StaleRun and changes
+    nothing."""
     course_id, old_run = await claimed_course(repo, pg_pool)
     new_run = new_id()
-    await repo.begin_generation(course_id, "wf", new_run, "STRUCTURE_ANALYSIS")
+    await repo.begin_generation(course_id, "wf", new_run, "STRUCTURE_ANALYSIS", run_start())
     await repo.update_progress(course_id, 1, "in_progress", "new", metadata={"run_id": new_run})
     before = await row(pg_pool, course_id)
-    await repo.update_progress(course_id, 2, "in_progress", "old", metadata={"run_id": old_run})
-    await repo.update_progress(course_id, 1, "failed", "old", "boom", metadata={"run_id": old_run})
-    await repo.finish_generation(course_id, old_run, "cancelled", "old")
+    old = {"run_id": old_run}
+    writes = [
+        repo.update_progress(course_id, 2, "in_progress", "old", metadata=old),
+        repo.update_progress(course_id, 1, "failed", "old", "boom", metadata=old),
+        repo.finish_generation(course_id, old_run, "cancelled", "old"),
+    ]
+    for write in writes:
+        with pytest.raises(StaleRun, match=f"belongs to run {new_run}, not run {old_run}"):
+            await write
+    assert await row(pg_pool, course_id) == before
+
+
+async def test_a_late_claim_by_an_older_run_is_refused(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """A claim by a run that started before the recorded one (a stuck attempt of an old run)
+    raises StaleRun and leaves the course with the newer run."""
+    course_id = await insert_course(pg_pool)
+    old_run, old_start = new_id(), run_start()
+    new_run = new_id()
+    await repo.begin_generation(course_id, "wf", new_run, "STRUCTURE_ANALYSIS", run_start())
+    before = await row(pg_pool, course_id)
+    with pytest.raises(StaleRun, match="stale run"):
+        await repo.begin_generation(course_id, "wf", old_run, "STRUCTURE_ANALYSIS", old_start)
     assert await row(pg_pool, course_id) == before
 
 

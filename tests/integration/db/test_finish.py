@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from db.repository import CourseRepository, InvalidArgument
+from db.repository import CourseRepository, InvalidArgument, StaleRun
 from tests.factories import insert_course, new_id
 from tests.integration.db.support import (
     FULL_RUN,
@@ -119,11 +119,11 @@ async def test_finish_on_a_terminal_course_is_a_noop(
 async def test_finish_is_fenced_by_run_id(
     repo: CourseRepository, pg_pool: asyncpg.Pool, run_id: str | None
 ) -> None:
-    """A finish carrying another run's id, or none, changes nothing and returns the document."""
+    """A finish carrying another run's id, or none, raises StaleRun and changes nothing."""
     course_id, _, _ = await claimed_at(repo, pg_pool, "initializing")
     before = await row(pg_pool, course_id)
-    document = await repo.finish_generation(course_id, run_id, "cancelled", "late")
-    assert document == before["generation_progress"]
+    with pytest.raises(StaleRun, match="stale run"):
+        await repo.finish_generation(course_id, run_id, "cancelled", "late")
     assert await row(pg_pool, course_id) == before
 
 

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from db.repository import CourseRepository
-from tests.factories import insert_course, new_id
+from tests.factories import insert_course, new_id, run_start
 from tests.integration.db.support import (
     TS,
     claimed_course,
@@ -44,7 +44,7 @@ async def test_full_run_matches_the_expected_document(
     """Claim plus ten progress writes give the exact document, statuses and history."""
     has_documents, step_two = BRANCHES[generation_type]
     course_id, run_id = await insert_course(pg_pool), new_id()
-    claimed = await repo.begin_generation(course_id, "wf-1", run_id, generation_type)
+    claimed = await repo.begin_generation(course_id, "wf-1", run_id, generation_type, run_start())
     assert claimed == expected_document(has_documents)
     assert (await row(pg_pool, course_id))["status"] == "pending"
     expected = expected_document(has_documents)

@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import asyncpg
+import pytest
 
-from db.repository import CourseRepository
-from tests.factories import insert_course, new_id
+from db.repository import CourseRepository, StaleRun
+from tests.factories import insert_course, new_id, run_start
 from tests.helpers import eventually
 from tests.integration.db.support import row
 
@@ -29,10 +30,11 @@ async def test_listener_receives_strictly_growing_seq(
     await listener.add_listener("course_progress", on_notify)
     try:
         meta = {"run_id": run_id}
-        await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS")
+        await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS", run_start())
         await repo.update_progress(course_id, 1, "in_progress", "a", metadata=meta)
         await repo.update_progress(course_id, 1, "in_progress", "a", metadata=meta)  # repeat
-        await repo.update_progress(course_id, 1, "in_progress", "a", metadata={"run_id": "old"})
+        with pytest.raises(StaleRun):  # fenced: refused, nothing published
+            await repo.update_progress(course_id, 1, "in_progress", "a", metadata={"run_id": "old"})
         await repo.update_progress(course_id, 1, "completed", "b", metadata=meta)
         await repo.update_progress(course_id, 2, "in_progress", "c", metadata=meta)
         await repo.finish_generation(course_id, run_id, "cancelled", "stop")

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from db.repository import CourseRepository, InvalidArgument, InvalidTransition
+from db.repository import CourseRepository, InvalidArgument, InvalidTransition, StaleRun
 from tests.factories import insert_course, new_id
 from tests.integration.db.support import (
     FULL_RUN,
@@ -50,14 +50,30 @@ async def test_unknown_course_is_null(repo: CourseRepository) -> None:
 
 
 @pytest.mark.parametrize("metadata", [{"run_id": "an-old-run"}, {}, {"run_id": None}])
-async def test_stale_or_missing_run_id_is_ignored(
+async def test_stale_or_missing_run_id_is_refused(
     repo: CourseRepository, pg_pool: asyncpg.Pool, metadata: dict[str, object]
 ) -> None:
-    """A write with another run's id, or without one, returns the document and writes nothing."""
+    """A write with another run's id, or without one, raises StaleRun and writes nothing."""
     course_id, _ = await claimed_course(repo, pg_pool)
     before = await row(pg_pool, course_id)
-    document = await repo.update_progress(course_id, 1, "in_progress", "late", metadata=metadata)
-    assert document == before["generation_progress"]
+    with pytest.raises(StaleRun, match="stale run"):
+        await repo.update_progress(course_id, 1, "in_progress", "late", metadata=metadata)
+    assert await row(pg_pool, course_id) == before
+
+
+async def test_a_late_in_progress_never_moves_a_completed_step_back(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """Within one run, `in_progress` (or `pending`) after the step completed is a no-op."""
+    course_id, run_id = await claimed_course(repo, pg_pool)
+    meta = {"run_id": run_id}
+    await repo.update_progress(course_id, 1, "completed", "done", metadata=meta)
+    await repo.update_progress(course_id, 2, "in_progress", "two", metadata=meta)
+    await repo.update_progress(course_id, 2, "completed", "two done", metadata=meta)
+    before = await row(pg_pool, course_id)
+    assert before["generation_progress"]["percentage"] == 40
+    for status in ("in_progress", "pending"):
+        await repo.update_progress(course_id, 2, status, "late", metadata=meta)
     assert await row(pg_pool, course_id) == before
 
 
@@ -172,11 +188,12 @@ async def test_pending_leaves_percentage_and_status(
 async def test_forbidden_derived_move_raises_invalid_transition(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
-    """Writing step 1 in_progress on a completed course is refused and changes nothing."""
-    course_id, run_id = await claimed_course(repo, pg_pool, steps=FULL_RUN)
+    """Writing step 5 in_progress while step 3 runs skips two states: refused, nothing changes."""
+    course_id, run_id = await claimed_course(repo, pg_pool, steps=FULL_RUN[:5])
     before = await row(pg_pool, course_id)
+    assert before["status"] == "generating_structure"
     with pytest.raises(InvalidTransition, match="invalid generation_status transition"):
-        await repo.update_progress(course_id, 1, "in_progress", "m", metadata={"run_id": run_id})
+        await repo.update_progress(course_id, 5, "in_progress", "m", metadata={"run_id": run_id})
     assert await row(pg_pool, course_id) == before
 
 

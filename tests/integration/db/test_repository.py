@@ -13,7 +13,7 @@ import pytest
 import embedded
 from db.pool import create_pool
 from db.repository import CourseRepository, CourseRow, DatabaseUnavailable, InvalidArgument
-from tests.factories import insert_course, insert_user, new_id
+from tests.factories import insert_course, insert_user, new_id, run_start
 from tests.helpers import eventually
 
 
@@ -27,7 +27,7 @@ async def test_course_row_has_every_column(repo: CourseRepository, pg_pool: asyn
         record["column_name"] for record in columns
     }
     course_id = await insert_course(pg_pool, progress={"files": []})
-    await repo.begin_generation(course_id, "wf", "run-1", "STRUCTURE_ANALYSIS")
+    await repo.begin_generation(course_id, "wf", "run-1", "STRUCTURE_ANALYSIS", run_start())
     course = await repo.get_course(course_id)
     assert course is not None
     assert (course.id, course.run_id, course.generation_status) == (course_id, "run-1", "pending")
@@ -90,7 +90,7 @@ async def test_summary_reports_activity_and_staleness(
 ) -> None:
     """The summary carries status, step, percentage, duration and is_stuck after the limit."""
     course_id = await insert_course(pg_pool)
-    await repo.begin_generation(course_id, "wf", "r", "STRUCTURE_ANALYSIS")
+    await repo.begin_generation(course_id, "wf", "r", "STRUCTURE_ANALYSIS", run_start())
     await repo.update_progress(course_id, 1, "in_progress", "m", metadata={"run_id": "r"})
     summary = await repo.generation_summary(course_id)
     assert summary is not None
@@ -118,7 +118,7 @@ async def test_status_history_lists_changes_in_order(
 ) -> None:
     """status_history returns old/new status, time, source and metadata, oldest first."""
     course_id = await insert_course(pg_pool)
-    await repo.begin_generation(course_id, "wf", "r", "STRUCTURE_ANALYSIS")
+    await repo.begin_generation(course_id, "wf", "r", "STRUCTURE_ANALYSIS", run_start())
     await repo.finish_generation(course_id, "r", "cancelled", "stop")
     rows = await repo.status_history(course_id)
     assert [(r["old_status"], r["new_status"]) for r in rows] == [

@@ -10,7 +10,7 @@ import pytest
 from asyncpg.pool import PoolConnectionProxy
 
 from db.repository import CourseRepository
-from tests.factories import TITLE, insert_course, insert_user, new_id
+from tests.factories import TITLE, insert_course, insert_user, new_id, run_start
 from tests.integration.db.support import as_role
 
 PROTECTED = {
@@ -37,8 +37,8 @@ async def two_users(pg_pool: asyncpg.Pool, repo: CourseRepository) -> TwoUsers:
     courses = {
         user: [await insert_course(pg_pool, user_id=user) for _ in range(2)] for user in (a, b)
     }
-    await repo.begin_generation(courses[a][0], "wf", new_id(), "STRUCTURE_ANALYSIS")
-    await repo.begin_generation(courses[b][0], "wf", new_id(), "STRUCTURE_ANALYSIS")
+    await repo.begin_generation(courses[a][0], "wf", new_id(), "STRUCTURE_ANALYSIS", run_start())
+    await repo.begin_generation(courses[b][0], "wf", new_id(), "STRUCTURE_ANALYSIS", run_start())
     await repo.record_metric("job_rollback", "warn", user_id=a, course_id=courses[a][0])
     return TwoUsers(a, b, courses)
 
@@ -189,7 +189,7 @@ async def test_api_roles_cannot_call_the_writers(
     """The progress functions and the metric writer are not executable by anon/authenticated."""
     mine = two_users.courses[two_users.a][0]
     calls = [
-        f"SELECT begin_course_generation('{mine}', 'wf', 'r', 'STRUCTURE_ANALYSIS')",
+        f"SELECT begin_course_generation('{mine}', 'wf', 'r', 'STRUCTURE_ANALYSIS', now())",
         f"SELECT update_course_progress('{mine}', 1, 'in_progress', 'm')",
         f"SELECT finish_course_generation('{mine}', NULL, 'failed', 'm')",
         "SELECT record_system_metric('job_rollback', 'info')",
@@ -207,7 +207,8 @@ async def test_service_role_can_call_the_writers(
     mine = two_users.courses[two_users.a][1]
     async with as_role(pg_pool, "service_role") as conn:
         document = await conn.fetchval(
-            "SELECT begin_course_generation($1, 'wf', 'r', 'STRUCTURE_ANALYSIS')", uuid.UUID(mine)
+            "SELECT begin_course_generation($1, 'wf', 'r', 'STRUCTURE_ANALYSIS', now())",
+            uuid.UUID(mine),
         )
         assert document["total_steps"] == 5
 

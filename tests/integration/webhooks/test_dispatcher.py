@@ -15,7 +15,7 @@ import asyncpg
 import pytest_asyncio
 
 from db.repository import CourseRepository
-from tests.factories import insert_course, insert_user, new_id
+from tests.factories import insert_course, insert_user, new_id, run_start
 from tests.helpers import eventually
 from tests.integration.db.support import FULL_RUN
 from tests.webhook_support import (
@@ -33,6 +33,7 @@ async def transport(pg_pool: asyncpg.Pool) -> AsyncIterator[LoopbackOnly]:
     await settle_leftovers(pg_pool)
     loopback = LoopbackOnly()
     yield loopback
+    await settle_leftovers(pg_pool)
     assert loopback.beyond == []
 
 
@@ -44,7 +45,7 @@ async def run_with_webhook(
     repo = CourseRepository(pool)
     user = await insert_user(pool)
     course, run = await insert_course(pool, user), new_id()
-    await repo.begin_generation(course, "wf", run, "STRUCTURE_ANALYSIS", url)
+    await repo.begin_generation(course, "wf", run, "STRUCTURE_ANALYSIS", run_start(), url)
     for step, status in steps:
         await repo.update_progress(
             course, step, status, f"{step} {status}", metadata={"run_id": run}
@@ -85,10 +86,11 @@ async def test_failures_are_retried_under_the_same_id(
     pg_pool: asyncpg.Pool, database_url: str, transport: LoopbackOnly
 ) -> None:
     """A receiver failing twice then succeeding gets every event; after deduplicating by
-    webhook-id each arrives once, in order."""
+    webhook-id each arrives once, in order. Each attempt is counted by its result."""
+    attempts: list[str] = []
     async with Receiver(fail_first=2).running() as receiver:
         course, user = await run_with_webhook(pg_pool, receiver.url, FULL_RUN[:4])
-        async with dispatcher_for(pg_pool, transport).running(database_url):
+        async with dispatcher_for(pg_pool, transport, attempts).running(database_url):
 
             async def all_delivered() -> None:
                 assert await outbox_states(pg_pool, course) == ["delivered"] * 5
@@ -100,6 +102,8 @@ async def test_failures_are_retried_under_the_same_id(
     assert len(unique) == 5
     events = receiver.verified(user_secret(MASTER_SECRET, user))
     assert [e["seq"] for e in events] == [1, 2, 3, 4, 5]
+    assert Counter(attempts)["delivered"] >= 5
+    assert Counter(attempts)["failed"] >= 2
 
 
 async def test_an_event_is_given_up_after_the_budget(

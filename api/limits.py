@@ -1,0 +1,69 @@
+"""The gateway's own limit check: a start for a user the lease store already shows at the
+tier's limit is refused here, before any workflow execution exists.
+
+The run's `reserve_lease` stays the authority for every admission it grants: this check only
+refuses what is clearly refused (the holders do not include this course, whose repeat is a
+duplicate), and a race between two starts is still refused inside the run. A lease store that
+does not answer leaves the decision to the run.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from admission import Leases, LeaseStoreUnavailable, holder_info
+from db.errors import DatabaseUnavailable
+from db.repository import CourseRepository
+from settings import TierPolicy
+from workflows.types import AdmissionResult, workflow_id_for
+
+log = structlog.get_logger("api.limits")
+
+
+class LimitCheck:
+    def __init__(self, leases: Leases, courses: CourseRepository) -> None:
+        self._leases, self._courses = leases, courses
+
+    async def refusal(
+        self, user_id: str, course_id: str, policy: TierPolicy
+    ) -> AdmissionResult | None:
+        """A `user_limit` refusal (recorded as `concurrency_limit_hit`), or None to go on."""
+        workflow_id = workflow_id_for(course_id)
+        try:
+            holders = await self._leases.usage(user_id)
+        except LeaseStoreUnavailable as exc:
+            log.warning("limit check skipped: lease store unavailable", error=str(exc))
+            return None
+        if len(holders) < policy.limit or any(h.holder == workflow_id for h in holders):
+            return None
+        refused = AdmissionResult(
+            decision="rejected",
+            reason="user_limit",
+            tier=policy.tier.value,
+            limit=policy.limit,
+            holders=[holder_info(h) for h in holders],
+            workflow_id=workflow_id,
+        )
+        await self._record(user_id, course_id, refused)
+        return refused
+
+    async def _record(self, user_id: str, course_id: str, refused: AdmissionResult) -> None:
+        metadata = {
+            "reason": refused.reason,
+            "tier": refused.tier,
+            "limit": refused.limit,
+            "holders": [h.workflow_id for h in refused.holders],
+            "source": "gateway",
+        }
+        try:
+            await self._courses.record_metric(
+                "concurrency_limit_hit",
+                "warn",
+                user_id=user_id,
+                course_id=course_id,
+                job_id=refused.workflow_id,
+                metadata=metadata,
+            )
+        except DatabaseUnavailable as exc:
+            log.warning("concurrency_limit_hit not recorded", error=str(exc))
+        log.warning("concurrency_limit_hit", course_id=course_id, **metadata)
