@@ -15,7 +15,9 @@ class MetricActivities:
 
     @activity.defn(name=RECORD_METRIC)
     async def record_metric(self, inp: RecordMetricInput) -> None:
-        """Insert one metric; the table has no foreign keys, so this never fails on data."""
+        """Insert one metric, its metadata naming the run (`run_id`) that recorded it; the
+        table has no foreign keys, so this never fails on data."""
+        metadata = {"run_id": activity.info().workflow_run_id, **inp.metadata}
         await guarded(
             lambda: self._repository.record_metric(
                 inp.event_type,
@@ -23,6 +25,6 @@ class MetricActivities:
                 user_id=inp.user_id,
                 course_id=inp.course_id,
                 job_id=inp.job_id,
-                metadata=inp.metadata,
+                metadata=metadata,
             )
         )

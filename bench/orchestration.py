@@ -2,7 +2,7 @@
 
 Runs `CourseGenerationWorkflow` with zero-length SIMULATED stages (update-with-start, lease,
 claim, progress writes, stages, release) next to a minimal workflow with the same activities —
-2 local, 10 on the main queue, 4 on the stage queue, all no-ops — on the same dev server and
+2 local, 10 on the main queue, 4 on a stage queue, all no-ops — on the same dev server and
 workers set up the same way, in alternating rounds. Target: ours ≥ 70 % of the minimal rate.
 """
 
@@ -62,7 +62,7 @@ class MinimalWorkflow:
 class Bench:
     client: Client
     pool: asyncpg.Pool
-    queue: str  # ours: `<queue>` and `<queue>-stages`; the baseline: `<queue>-min[-stages]`
+    queue: str  # ours: `<queue>`, `<queue>-stages.<stage>`; the baseline: `<queue>-min[-stages]`
 
 
 async def timed_round(label: str, run_one: Callable[[int], Awaitable[None]]) -> Stats:
@@ -127,7 +127,6 @@ def workers(bench: Bench, redis: Redis) -> list[Worker]:
 
     env = {**queue_env(bench.queue, f"bench-{uuid.uuid4().hex}"), "SIMULATED_STAGE_SECONDS": "0"}
     settings = make_settings(env)
-    baseline = make_settings(env, TEMPORAL_STAGE_TASK_QUEUE=f"{bench.queue}-min-stages")
     minimal = Worker(
         bench.client,
         task_queue=f"{bench.queue}-min",
@@ -137,7 +136,7 @@ def workers(bench: Bench, redis: Redis) -> list[Worker]:
     return [
         *build_workers(bench.client, settings, bench.pool, redis),
         minimal,
-        stage_worker(bench.client, baseline, [noop]),
+        stage_worker(bench.client, f"{bench.queue}-min-stages", [noop], settings.stages.capacity),
     ]
 
 

@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from temporalio.api.enums.v1 import TaskQueueType
@@ -19,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import embedded
 from tests.helpers import eventually
-from tests.workflows.support import Stacks, assert_stage
+from tests.workflows.support import Stacks, assert_stage, worker_process
 from workflows import search_attributes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,23 +30,6 @@ CHAIN = [
     "finalizing",
     "completed",
 ]
-
-
-@contextmanager
-def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "worker"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 async def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -141,3 +122,10 @@ async def test_setup_search_attributes_registers_them_on_a_bare_server() -> None
         assert "none (all present)" in outputs[1]
     finally:
         await env.shutdown()
+
+
+async def test_stages_only_with_no_simulated_stage_is_refused() -> None:
+    """`python -m worker stages` with SIMULATED_STAGES=none has nothing to serve: exit 2."""
+    result = await run_worker({"SIMULATED_STAGES": "none"}, "stages")
+    assert result.returncode == 2
+    assert b"SIMULATED_STAGES names no stage to serve" in result.stderr
