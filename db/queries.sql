@@ -35,3 +35,10 @@ SELECT id, course_id::text AS course_id, old_status::text AS old_status,
   FROM public.generation_status_history
  WHERE course_id = $1
  ORDER BY changed_at, id;
+
+-- name: rollback_undone
+SELECT metadata->'undone'
+  FROM public.system_metrics
+ WHERE course_id = $1 AND event_type = 'job_rollback' AND metadata->>'run_id' = $2
+ ORDER BY "timestamp" DESC
+ LIMIT 1;
