@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tiers import Tier
-from workflows.steps import STAGE_NAMES
+from workflows.steps import STAGE_NAMES, stage_queue
 
 DEV_JWT_SECRET = "development-only-secret-change-me-0123456789abcdef"
 DEV_WEBHOOK_SECRET = "development-only-webhook-secret-change-me-0123456789"
@@ -72,6 +72,10 @@ class TemporalSettings(_Group):
     dev_port: int = Field(default=7233, ge=1, le=65535, validation_alias="TEMPORAL_DEV_PORT")
     ui_port: int = Field(default=8233, ge=1, le=65535, validation_alias="TEMPORAL_UI_PORT")
     fairness_enabled: bool = Field(default=False, validation_alias="TEMPORAL_FAIRNESS_ENABLED")
+
+    def stage_queue(self, stage: str) -> str:
+        """`<TEMPORAL_STAGE_TASK_QUEUE>.<stage>`: the queue of `stage` and its cleanup."""
+        return stage_queue(self.stage_task_queue, stage)
 
 
 class AuthSettings(_Group):
@@ -149,8 +153,18 @@ class WorkflowSettings(_Group):
     )
 
 
+def _capacity_of(stage: str) -> Any:
+    """`STAGE_CAPACITY_<STAGE>`: the slots of one stage's queue, unset = `STAGE_CAPACITY`."""
+    return Field(default=None, ge=1, validation_alias=f"STAGE_CAPACITY_{stage.upper()}")
+
+
 class StageSettings(_Group):
     capacity: int = Field(default=10, ge=1, validation_alias="STAGE_CAPACITY")
+    capacity_document_processing: int | None = _capacity_of("document_processing")
+    capacity_structure_analysis: int | None = _capacity_of("structure_analysis")
+    capacity_structure_generation: int | None = _capacity_of("structure_generation")
+    capacity_text_generation: int | None = _capacity_of("text_generation")
+    capacity_finalization: int | None = _capacity_of("finalization")
     resource_tuner: bool = Field(default=False, validation_alias="STAGE_RESOURCE_TUNER")
     heartbeat_timeout_seconds: float = Field(
         default=10, gt=0, validation_alias="STAGE_HEARTBEAT_TIMEOUT_SECONDS"
@@ -167,6 +181,11 @@ class StageSettings(_Group):
     simulated_stage_seconds: float = Field(
         default=2, ge=0, validation_alias="SIMULATED_STAGE_SECONDS"
     )
+
+    def capacity_for(self, stage: str) -> int:
+        """Slots of `stage`'s queue per worker: `STAGE_CAPACITY_<STAGE>`, else `STAGE_CAPACITY`."""
+        own: int | None = getattr(self, f"capacity_{stage}")
+        return self.capacity if own is None else own
 
     @field_validator("cleanup_activities", "simulated_stages", mode="before")
     @classmethod

@@ -4,9 +4,13 @@ Temporal's tracing interceptor (a worker built from the client inherits it)."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
-from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
-from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueKind, TaskQueueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
@@ -56,6 +60,19 @@ async def missing_search_attributes(client: Client) -> list[str]:
     return [name for name in SEARCH_ATTRIBUTES if name not in response.custom_attributes]
 
 
+async def add_missing_search_attributes(client: Client) -> list[str]:
+    """Register our missing search attributes as Keyword (idempotent); returns those added."""
+    missing = await missing_search_attributes(client)
+    if missing:
+        keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace, search_attributes=dict.fromkeys(missing, keyword)
+            )
+        )
+    return missing
+
+
 async def live_pollers(
     client: Client,
     task_queue: str,
@@ -73,3 +90,18 @@ async def live_pollers(
     )
     since = time.time() - seen_within_seconds
     return sum(1 for poller in response.pollers if poller.last_access_time.ToSeconds() >= since)
+
+
+async def approximate_backlog(client: Client, task_queue: str, timeout: timedelta) -> int:
+    """Activity tasks waiting in `task_queue`'s backlog, from Temporal's task-queue statistics
+    (approximate: the server refreshes them every few seconds)."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            report_stats=True,
+        ),
+        timeout=timeout,
+    )
+    return max(0, response.stats.approximate_backlog_count)

@@ -1,10 +1,12 @@
 """The worker process: the composition root of the workflow and its activities.
 
 `python -m worker` runs one worker on `TEMPORAL_TASK_QUEUE` (the workflow, course, lease and
-metric activities) and one on `TEMPORAL_STAGE_TASK_QUEUE` (the stage handlers, `STAGE_CAPACITY`
-slots or the resource-based tuner), and the webhook dispatcher, until SIGTERM/SIGINT, serving
-Prometheus metrics (the SDK's and ours) on `WORKER_METRICS_PORT`. `python -m worker
-setup-search-attributes` registers the five search attributes idempotently.
+metric activities) and one per stage in `SIMULATED_STAGES` on that stage's own queue
+`<TEMPORAL_STAGE_TASK_QUEUE>.<stage>` (`STAGE_CAPACITY_<STAGE>` or `STAGE_CAPACITY` slots, or the
+resource-based tuner), and the webhook dispatcher, until SIGTERM/SIGINT, serving Prometheus
+metrics (the SDK's and ours) on `WORKER_METRICS_PORT`. `python -m worker stages` runs only those
+stage workers (a stage fleet: it needs Temporal only). `python -m worker setup-search-attributes`
+registers the five search attributes idempotently.
 """
 
 from __future__ import annotations
@@ -20,10 +22,6 @@ from typing import Any, TypeVar
 
 import asyncpg
 import redis.asyncio as aioredis
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-)
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
@@ -88,7 +86,7 @@ def build_workers(
     redis: aioredis.Redis,
     repository: CourseRepository | None = None,
 ) -> list[Worker]:
-    """The orchestration worker and (when it has handlers) the stage worker, not yet running.
+    """The orchestration worker and the simulated stages' workers, not yet running.
 
     `repository` replaces the one built on `pool` (tests inject faults through it).
     """
@@ -100,48 +98,65 @@ def build_workers(
     course = CourseActivities(repository, run_options(settings))
     runtime = client.service_client.config.runtime or Runtime.default()
     metrics = MetricActivities(repository, WorkerMetrics.on(runtime.metric_meter))
-    workers = [
-        Worker(
-            client,
-            task_queue=settings.temporal.task_queue,
-            workflows=[CourseGenerationWorkflow],
-            activities=[
-                admission.reserve_lease,
-                admission.release_lease,
-                course.claim_course,
-                course.update_progress,
-                course.finish_generation,
-                metrics.record_metric,
-            ],
-            workflow_runner=WORKFLOW_RUNNER,
-            graceful_shutdown_timeout=SHUTDOWN_GRACE,
-        )
-    ]
-    stages = SimulatedStages(settings.stages.simulated_stage_seconds).activities(
-        settings.stages.simulated_stages, settings.stages.cleanup_activities
+    orchestration = Worker(
+        client,
+        task_queue=settings.temporal.task_queue,
+        workflows=[CourseGenerationWorkflow],
+        activities=[
+            admission.reserve_lease,
+            admission.release_lease,
+            course.claim_course,
+            course.update_progress,
+            course.finish_generation,
+            metrics.record_metric,
+        ],
+        workflow_runner=WORKFLOW_RUNNER,
+        graceful_shutdown_timeout=SHUTDOWN_GRACE,
     )
-    if stages:
-        workers.append(stage_worker(client, settings, stages))
-    return workers
+    return [orchestration, *stage_workers(client, settings)]
 
 
-def stage_worker(client: Client, settings: Settings, activities: Sequence[Any]) -> Worker:
-    """Stage handlers with `STAGE_CAPACITY` slots: admitted runs beyond it wait in the backlog."""
-    capacity = settings.stages.capacity
+def stage_workers(client: Client, settings: Settings) -> list[Worker]:
+    """One worker per stage in `SIMULATED_STAGES`, on that stage's own queue, registering the
+    stage and, when `STAGE_CLEANUP_ACTIVITIES` lists it, its cleanup: nothing of another stage,
+    since Temporal hands a poller any task of its queue."""
+    stages = settings.stages
+    simulated = SimulatedStages(stages.simulated_stage_seconds)
+    return [
+        stage_worker(
+            client,
+            settings.temporal.stage_queue(stage),
+            simulated.for_stage(stage, cleanup=stage in stages.cleanup_activities),
+            stages.capacity_for(stage),
+            stages.resource_tuner,
+        )
+        for stage in stages.simulated_stages
+    ]
+
+
+def stage_worker(
+    client: Client,
+    task_queue: str,
+    activities: Sequence[Any],
+    capacity: int,
+    resource_tuner: bool = False,
+) -> Worker:
+    """A stage queue's worker with `capacity` slots (or sized by CPU and memory up to that):
+    tasks beyond it wait in the queue's backlog, taken in priority order."""
     tuner = (
         WorkerTuner.create_resource_based(
             target_memory_usage=0.8,
             target_cpu_usage=0.9,
             activity_config=ResourceBasedSlotConfig(minimum_slots=1, maximum_slots=capacity),
         )
-        if settings.stages.resource_tuner
+        if resource_tuner
         else WorkerTuner.create_fixed(
             workflow_slots=10, activity_slots=capacity, local_activity_slots=10
         )
     )
     return Worker(
         client,
-        task_queue=settings.temporal.stage_task_queue,
+        task_queue=task_queue,
         activities=list(activities),
         tuner=tuner,
         graceful_shutdown_timeout=SHUTDOWN_GRACE,
@@ -189,50 +204,54 @@ async def open_store_pool(settings: Settings) -> asyncpg.Pool:
         raise SystemExit(1) from None
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the webhook dispatcher and both workers until `stop` is set, then shut them down
-    gracefully (the dispatcher first starts, last stops: it needs no Temporal)."""
+async def serve(settings: Settings, stop: asyncio.Event, stages_only: bool = False) -> None:
+    """Run the workers until `stop` is set, then shut them down gracefully; `stages_only`: just
+    the stage workers, without PostgreSQL and Redis. The webhook dispatcher runs with the
+    orchestration worker (it first starts, last stops: it needs no Temporal)."""
     runtime = metrics_runtime_or_exit(settings.telemetry.worker_metrics_port)
+    if stages_only:
+        client = await connect_with_retries(settings, runtime)
+        await run_until(stage_workers(client, settings), stop)
+        return
     pool = await open_store_pool(settings)
     redis = create_redis(settings.stores.redis_dsn)
     dispatcher = webhook_dispatcher(settings, pool, runtime)
     try:
-        async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(dispatcher.running(settings.stores.database_dsn))
-            client = await with_retries(
-                "Temporal", lambda: temporal_connect.connect(settings.temporal, runtime=runtime)
-            )
-            workers = build_workers(client, settings, pool, redis)
-            for worker in workers:
-                await stack.enter_async_context(worker)
-            log.info("worker polling %s", [w.task_queue for w in workers])
-            await stop.wait()
-            log.info("shutting down")
+        async with dispatcher.running(settings.stores.database_dsn):
+            client = await connect_with_retries(settings, runtime)
+            await run_until(build_workers(client, settings, pool, redis), stop)
     finally:
         await redis.aclose()
         await pool.close()
 
 
+async def connect_with_retries(settings: Settings, runtime: Runtime | None) -> Client:
+    return await with_retries(
+        "Temporal", lambda: temporal_connect.connect(settings.temporal, runtime=runtime)
+    )
+
+
+async def run_until(workers: Sequence[Worker], stop: asyncio.Event) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        log.info("worker polling %s", [w.task_queue for w in workers])
+        await stop.wait()
+        log.info("shutting down")
+
+
 async def setup_search_attributes(settings: Settings) -> list[str]:
     """Register the missing search attributes as Keyword; returns the names added."""
     client = await temporal_connect.connect(settings.temporal)
-    missing = await temporal_connect.missing_search_attributes(client)
-    if missing:
-        keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=client.namespace, search_attributes=dict.fromkeys(missing, keyword)
-            )
-        )
-    return missing
+    return await temporal_connect.add_missing_search_attributes(client)
 
 
-async def _run(settings: Settings) -> None:
+async def _run(settings: Settings, stages_only: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await serve(settings, stop)
+    await serve(settings, stop, stages_only)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -246,11 +265,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args == ["setup-search-attributes"]:
         added = asyncio.run(setup_search_attributes(settings))
         print(f"search attributes added: {added or 'none (all present)'}")
-    elif args:
-        print("usage: python -m worker [setup-search-attributes]", file=sys.stderr)
+    elif args == ["stages"] and not settings.stages.simulated_stages:
+        print("python -m worker stages: SIMULATED_STAGES names no stage to serve", file=sys.stderr)
         raise SystemExit(2)
+    elif args in ([], ["stages"]):
+        asyncio.run(_run(settings, stages_only=bool(args)))
     else:
-        asyncio.run(_run(settings))
+        print("usage: python -m worker [stages | setup-search-attributes]", file=sys.stderr)
+        raise SystemExit(2)
 
 
 if __name__ == "__main__":

@@ -60,13 +60,15 @@ class MetricActivities:
 
     @activity.defn(name=RECORD_METRIC)
     async def record_metric(self, inp: RecordMetricInput) -> None:
-        """Insert one metric; the table has no foreign keys, so this never fails on data.
+        """Insert one metric, its metadata naming the run (`run_id`) that recorded it; the
+        table has no foreign keys, so this never fails on data.
 
         The log line and the counters come first and on the first attempt only: one per row,
         and still there when PostgreSQL refuses the row on every attempt.
         """
         if activity.info().attempt == 1:
             self._observe(inp)
+        metadata = {"run_id": activity.info().workflow_run_id, **inp.metadata}
         await guarded(
             lambda: self._repository.record_metric(
                 inp.event_type,
@@ -74,7 +76,7 @@ class MetricActivities:
                 user_id=inp.user_id,
                 course_id=inp.course_id,
                 job_id=inp.job_id,
-                metadata=inp.metadata,
+                metadata=metadata,
             )
         )
 

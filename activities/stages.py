@@ -1,8 +1,9 @@
 """SIMULATED stage handlers: the stage contract (docs/stage-contract.md) without any AI work.
 
-Real deployments serve `TEMPORAL_STAGE_TASK_QUEUE` with their own handlers (any SDK language)
-under the same activity names and set `SIMULATED_STAGES=none`. These simulated ones heartbeat,
-honour cancellation and read knobs from `generation_progress.simulation`:
+Real deployments serve a stage's queue `<TEMPORAL_STAGE_TASK_QUEUE>.<stage>` with their own
+handlers (any SDK language) under the same activity names and leave that stage out of
+`SIMULATED_STAGES`. These simulated ones heartbeat a growing counter, honour cancellation and
+read knobs from `generation_progress.simulation`:
 
 - ``stage_seconds``: how long each stage takes (default `SIMULATED_STAGE_SECONDS`);
 - ``fail_at_step``: raise a non-retryable `StageFailed` at that step;
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
@@ -39,12 +40,10 @@ class SimulatedStages:
     def __init__(self, default_stage_seconds: float) -> None:
         self._default_seconds = default_stage_seconds
 
-    def activities(
-        self, stages: Sequence[str], cleanups: Sequence[str]
-    ) -> list[Callable[..., Any]]:
-        """The handlers to register for the chosen stages and cleanup activities."""
-        handlers = [self._handler(stage) for stage in stages]
-        return handlers + [self._cleanup_handler(stage) for stage in cleanups]
+    def for_stage(self, stage: str, cleanup: bool) -> list[Callable[..., Any]]:
+        """What the worker of `stage`'s queue registers: the stage, and its cleanup if asked."""
+        handlers = [self._handler(stage)]
+        return [*handlers, self._cleanup_handler(stage)] if cleanup else handlers
 
     def _handler(self, stage: str) -> Callable[..., Any]:
         async def simulated_stage(inp: StageInput) -> StageOutput:
@@ -86,15 +85,19 @@ class SimulatedStages:
 async def heartbeat_for(seconds: float) -> None:
     """Sleep `seconds`, heartbeating often enough for the call's heartbeat timeout.
 
-    A zero-length wait returns at once without heartbeating: the activity completes before any
-    heartbeat could matter, and each heartbeat is an RPC and a history-shard write (4 a run).
+    Each heartbeat's details are a growing counter (1, 2, …): the progress a real handler
+    reports there, so a working stage can be told from a stuck one. A zero-length wait returns
+    at once without heartbeating: the activity completes before any heartbeat could matter, and
+    each heartbeat is an RPC and a history-shard write (4 a run).
     """
     if seconds <= 0:
         return
     timeout = activity.info().heartbeat_timeout
     interval = max(0.05, timeout.total_seconds() / 4) if timeout else 1.0
     deadline = time.monotonic() + seconds
-    activity.heartbeat()
+    beats = 1
+    activity.heartbeat(beats)
     while (remaining := deadline - time.monotonic()) > 0:
         await asyncio.sleep(min(interval, remaining))
-        activity.heartbeat()
+        beats += 1
+        activity.heartbeat(beats)

@@ -55,7 +55,10 @@ class ReleaseLeaseInput:
 @dataclass
 class RunOptions:
     """The worker's settings the run needs, carried in history by the claim: how stages are
-    called, how long course writes retry, how long before its timeout the run fails itself."""
+    called, how long course writes retry, how long before its timeout the run fails itself.
+
+    `task_queue` is `TEMPORAL_STAGE_TASK_QUEUE`, the prefix of the stage queues: a stage and its
+    cleanup run on `<task_queue>.<stage>` (`workflows.steps.stage_queue`)."""
 
     task_queue: str
     start_to_close_seconds: float

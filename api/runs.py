@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,19 +18,31 @@ from api.schemas import (
     CancelResponse,
     ConcurrencyResponse,
     StatusResponse,
+    Waiting,
     WorkflowStatusName,
 )
 from api.starts import Starter
 from api.temporal import TemporalConnector
 from api.tiers import TierResolver
-from settings import AdmissionSettings
+from api.waiting import Backlogs, PendingStage, pending_stage
+from db.repository import CourseRepository, CourseRow
+from settings import Settings
 from workflows.types import course_id_of, workflow_id_for
 
 DESCRIBE_TIMEOUT = timedelta(seconds=3)
-Latest = tuple[str | None, WorkflowStatusName | None]  # run id, status
 # A course in one of these has finished its generation, whatever its run still does: a run that
 # wrote `completed` may be finishing its last steps, and a cancel must not undo it.
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+ROLLED_BACK = frozenset({"failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Described:
+    """What a describe of a run says: its id, status and stage waiting for a worker."""
+
+    run_id: str
+    status: WorkflowStatusName | None
+    pending: PendingStage | None = None
 
 
 class Runs:
@@ -39,10 +52,13 @@ class Runs:
         tiers: TierResolver,
         temporal: TemporalConnector,
         leases: Leases,
-        admission: AdmissionSettings,
+        settings: Settings,
+        courses: CourseRepository,
     ) -> None:
         self._starter, self._tiers, self._temporal = starter, tiers, temporal
-        self._leases, self._admission = leases, admission
+        self._leases, self._admission = leases, settings.admission
+        self._stage_task_queue = settings.temporal.stage_task_queue
+        self._courses, self._backlogs = courses, Backlogs(temporal)
 
     async def status(self, principal: Principal, course_id: str) -> StatusResponse:
         """The row, the tier and a describe of the course's latest run, all concurrently.
@@ -50,7 +66,8 @@ class Runs:
         The describe is of `course-generation-<courseId>` (the id every run of the course has),
         so it needs no row first. Only when it finds another run than the one the row records
         (a run started between the two reads) is the recorded run described by its id; a
-        Temporal that does not answer is a 503 after that one describe.
+        Temporal that does not answer is a 503 after that one describe. The same describe says
+        whether the run waits for stage capacity; a rolled-back course adds what was undone.
         """
         latest = asyncio.ensure_future(self._describe_latest(course_id))
         try:
@@ -60,10 +77,9 @@ class Runs:
         except BaseException:
             _discard(latest)
             raise
-        workflow_status = None
+        run = None
         if course.workflow_id and course.run_id:
-            recorded = (course.workflow_id, course.run_id)
-            workflow_status = await self._recorded_status(course_id, recorded, latest)
+            run = await self._recorded_run(course_id, (course.workflow_id, course.run_id), latest)
         else:
             _discard(latest)
         return StatusResponse(
@@ -71,11 +87,13 @@ class Runs:
             workflow_id=course.workflow_id,
             run_id=course.run_id,
             generation_status=course.generation_status,
-            workflow_status=workflow_status,
+            workflow_status=run.status if run else None,
             progress=course.generation_progress,
             started_at=course.generation_started_at,
             completed_at=course.generation_completed_at,
             tier=tier.value,
+            waiting=await self._waiting(run),
+            compensations=await self._compensations(course),
         )
 
     async def cancel(
@@ -113,48 +131,58 @@ class Runs:
             ],
         )
 
-    async def _recorded_status(
-        self, course_id: str, recorded: tuple[str, str], latest: asyncio.Future[Latest | None]
-    ) -> WorkflowStatusName | None:
-        """The status of the recorded (workflow id, run id): from the latest describe when it
-        found that run or no run at all, else from a describe of the recorded run."""
+    async def _recorded_run(
+        self, course_id: str, recorded: tuple[str, str], latest: asyncio.Future[Described | None]
+    ) -> Described | None:
+        """The recorded (workflow id, run id): from the latest describe when it found that run
+        or no run at all, else from a describe of the recorded run."""
         if recorded[0] != workflow_id_for(course_id):
             _discard(latest)
-            return await self._workflow_status(*recorded)
+            return await self._describe(await self._handle(*recorded))
         found = await latest
-        if found is None or found[0] == recorded[1]:
-            return found[1] if found else None
-        return await self._workflow_status(*recorded)
+        if found is None or found.run_id == recorded[1]:
+            return found
+        return await self._describe(await self._handle(*recorded))
 
-    async def _describe_latest(self, course_id: str) -> Latest | None:
-        """The latest run of the course's workflow id and its status; None when Temporal does
-        not know the id; a problem when Temporal does not answer."""
-        handle = (await self._temporal.client()).get_workflow_handle(workflow_id_for(course_id))
-        try:
-            description = await handle.describe(rpc_timeout=DESCRIBE_TIMEOUT)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise run_problem(exc) from exc
-        status = description.status
-        return description.run_id, _NAMES.get(status) if status is not None else None
+    async def _describe_latest(self, course_id: str) -> Described | None:
+        """The latest run of the course's workflow id; None when Temporal does not know the id;
+        a problem when Temporal does not answer."""
+        client = await self._temporal.client()
+        return await self._describe(client.get_workflow_handle(workflow_id_for(course_id)))
 
-    async def _workflow_status(self, workflow_id: str, run_id: str) -> WorkflowStatusName | None:
-        return await self._status_of(await self._handle(workflow_id, run_id))
+    async def _waiting(self, run: Described | None) -> Waiting | None:
+        if run is None or run.status != "RUNNING" or run.pending is None:
+            return None
+        pending = run.pending
+        backlog = await self._backlogs.count(pending.task_queue)
+        return Waiting(stage=pending.stage, since=pending.since, backlog=backlog)
+
+    async def _compensations(self, course: CourseRow) -> list[str] | None:
+        """What the recorded run's saga undid, once the course rolled back."""
+        if course.generation_status not in ROLLED_BACK or course.run_id is None:
+            return None
+        return await self._courses.rollback_undone(course.id, course.run_id)
 
     async def _handle(self, workflow_id: str, run_id: str) -> WorkflowHandle[object, object]:
         client: Client = await self._temporal.client()
         return client.get_workflow_handle(workflow_id, run_id=run_id)
 
     async def _status_of(self, handle: WorkflowHandle[object, object]) -> WorkflowStatusName | None:
+        described = await self._describe(handle)
+        return described.status if described else None
+
+    async def _describe(self, handle: WorkflowHandle[object, object]) -> Described | None:
+        """The run `handle` names; None when Temporal does not know it; a problem when
+        Temporal does not answer."""
         try:
             description = await handle.describe(rpc_timeout=DESCRIBE_TIMEOUT)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return None
             raise run_problem(exc) from exc
-        status = description.status
-        return _NAMES.get(status) if status is not None else None
+        status = _NAMES.get(description.status) if description.status is not None else None
+        pending = pending_stage(description.raw_description, self._stage_task_queue)
+        return Described(description.run_id, status, pending)
 
 
 _NAMES: dict[WorkflowExecutionStatus, WorkflowStatusName] = {

@@ -94,6 +94,17 @@ class StartResponse(Outgoing):
     links: Links
 
 
+class Waiting(Outgoing):
+    """The run's stage activity waits for a worker of its stage (all its slots are busy)."""
+
+    stage: str = Field(description="the stage activity waiting, e.g. text_generation")
+    since: datetime = Field(description="when it was scheduled")
+    backlog: int | None = Field(
+        description="approximate number of tasks waiting on that stage's queue (Temporal's "
+        "task-queue statistics, refreshed every few seconds); null when unavailable"
+    )
+
+
 class StatusResponse(Outgoing):
     model_config = ConfigDict(
         json_schema_extra={
@@ -113,6 +124,12 @@ class StatusResponse(Outgoing):
                     "startedAt": "2026-01-01T10:00:00Z",
                     "completedAt": None,
                     "tier": "FREE",
+                    "waiting": {
+                        "stage": "structure_generation",
+                        "since": "2026-01-01T10:00:05Z",
+                        "backlog": 12,
+                    },
+                    "compensations": None,
                 }
             ]
         }
@@ -127,6 +144,16 @@ class StatusResponse(Outgoing):
     started_at: datetime | None
     completed_at: datetime | None
     tier: str
+    waiting: Waiting | None = Field(
+        default=None,
+        description="while the open run's stage activity is scheduled but not yet started (on "
+        "its first attempt): waiting for stage capacity; null otherwise",
+    )
+    compensations: list[str] | None = Field(
+        default=None,
+        description="once the run rolled back (failed or cancelled): what its saga undid, in "
+        'order, e.g. ["finish_generation", "release_lease"]; null otherwise',
+    )
 
 
 class CancelResponse(Outgoing):

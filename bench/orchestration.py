@@ -68,7 +68,7 @@ class MinimalWorkflow:
 class Bench:
     client: Client
     pool: asyncpg.Pool
-    queue: str  # ours: `<queue>` and `<queue>-stages`; the baseline: `<queue>-min[-stages]`
+    queue: str  # ours: `<queue>`, `<queue>-stages.<stage>`; the baseline: `<queue>-min[-stages]`
     last: dict[str, WorkflowHandle[Any, Any]] = dataclasses.field(default_factory=dict)
 
 
@@ -157,7 +157,6 @@ def workers(bench: Bench, redis: Redis) -> list[Worker]:
 
     env = {**queue_env(bench.queue, f"bench-{uuid.uuid4().hex}"), "SIMULATED_STAGE_SECONDS": "0"}
     settings = make_settings(env)
-    baseline = make_settings(env, TEMPORAL_STAGE_TASK_QUEUE=f"{bench.queue}-min-stages")
     minimal = Worker(
         bench.client,
         task_queue=f"{bench.queue}-min",
@@ -167,7 +166,7 @@ def workers(bench: Bench, redis: Redis) -> list[Worker]:
     return [
         *build_workers(bench.client, settings, bench.pool, redis),
         minimal,
-        stage_worker(bench.client, baseline, [noop]),
+        stage_worker(bench.client, f"{bench.queue}-min-stages", [noop], settings.stages.capacity),
     ]
 
 

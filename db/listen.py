@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import structlog
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from db.errors import CONNECTION_ERRORS
 
@@ -59,7 +60,13 @@ class Listener:
                 await task
 
     async def run(self) -> None:
-        """Connect, listen until the connection is lost, reconnect; until cancelled."""
+        """Connect, listen until the connection is lost, reconnect; until cancelled. Nothing
+        here is traced (nor what its notification handlers start): background upkeep would only
+        fill the traces with root database spans."""
+        with suppress_instrumentation():
+            await self._run()
+
+    async def _run(self) -> None:
         delay = 0.5
         while True:
             conn = await self._connect()

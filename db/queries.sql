@@ -36,6 +36,13 @@ SELECT id, course_id::text AS course_id, old_status::text AS old_status,
  WHERE course_id = $1
  ORDER BY changed_at, id;
 
+-- name: rollback_undone
+SELECT metadata->'undone'
+  FROM public.system_metrics
+ WHERE course_id = $1 AND event_type = 'job_rollback' AND metadata->>'run_id' = $2
+ ORDER BY "timestamp" DESC
+ LIMIT 1;
+
 -- name: set_claim_webhook
 SELECT pg_catalog.set_config('app.webhook_url', $1, true);
 

@@ -166,6 +166,12 @@ class CourseRepository:
         args = (_uuid(course_id), stuck_after_seconds)
         return _document(await self._fetchval("generation_summary", *args))
 
+    async def rollback_undone(self, course_id: str, run_id: str) -> list[str] | None:
+        """What the run's saga undid, in order (its `job_rollback` metric's `undone`), or None
+        when the run recorded no rollback."""
+        undone = await self._fetchval("rollback_undone", _uuid(course_id), run_id)
+        return [str(name) for name in undone] if isinstance(undone, list) else None
+
     async def status_history(self, course_id: str) -> list[dict[str, Any]]:
         records = await self._run(self._pool.fetch, "status_history", _uuid(course_id))
         return [dict(record) for record in records]

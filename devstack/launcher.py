@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
 
 import embedded
@@ -28,6 +27,7 @@ from devstack.children import (
     shown,
     stop_group,
 )
+from devstack.queues import QueuesPolled
 from settings import PROJECT_DATABASE, Settings
 
 log = structlog.get_logger("devstack")
@@ -90,13 +90,15 @@ class Launcher:
                 raise LaunchError(f"{name} exited unexpectedly with code {proc.returncode}")
 
     async def wait_for(
-        self, what: str, ready: Callable[[], Awaitable[bool]], timeout: float
+        self, what: str | Callable[[], str], ready: Callable[[], Awaitable[bool]], timeout: float
     ) -> None:
+        """Until `ready()`; a timeout names `what` (or what `what()` says by then)."""
         deadline = time.monotonic() + timeout
         while not await ready():
             self.check_children()
             if time.monotonic() > deadline:
-                raise LaunchError(f"gave up after {timeout:.0f} s waiting for {what}")
+                waited = what if isinstance(what, str) else what()
+                raise LaunchError(f"gave up after {timeout:.0f} s waiting for {waited}")
             await asyncio.sleep(0.25)
 
     async def start(self) -> None:
@@ -111,7 +113,8 @@ class Launcher:
         await self.run_once("migrations", [sys.executable, "-m", "db", "migrate"])
         since = time.time() - 5
         self.spawn("worker", [sys.executable, "-m", "worker"])
-        await self.wait_for("a worker polling the task queues", self.polled(client, since), 90)
+        polled = QueuesPolled(client, self.settings, since)
+        await self.wait_for(polled.describe, polled, 90)
         self.spawn("api", [sys.executable, "-m", "api"])
         api = f"http://127.0.0.1:{self.settings.api.port}"
         await self.wait_for("the API to answer /healthz", http_answers(f"{api}/healthz"), 60)
@@ -183,29 +186,6 @@ class Launcher:
 
         await self.wait_for("Temporal to list the search attributes", listed, 90)
         return clients[0]
-
-    def polled(self, client: Client, since: float) -> Callable[[], Awaitable[bool]]:
-        """Every queue has a poller seen since `since` (a worker of an earlier run that has
-        just stopped is still listed, and does not count)."""
-        temporal = self.settings.temporal
-        queues = [(temporal.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW)]
-        if self.settings.stages.simulated_stages:  # SIMULATED_STAGES=none: served elsewhere
-            queues.append((temporal.stage_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY))
-
-        async def ready() -> bool:
-            for queue, kind in queues:
-                window = time.time() - since
-                try:
-                    pollers = await temporal_connect.live_pollers(
-                        client, queue, kind, seen_within_seconds=window
-                    )
-                except Exception:  # the server restarting or busy: ask again
-                    return False
-                if not pollers:
-                    return False
-            return True
-
-        return ready
 
     async def run_once(self, name: str, args: list[str]) -> None:
         proc = self.spawn(name, args, watch=False)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from db.errors import CONNECTION_ERRORS
 from db.listen import Listener
@@ -84,7 +85,12 @@ class Dispatcher:
             await self._sender.aclose()
 
     async def run(self) -> None:
-        """Rounds until cancelled; idle (or after a database error) until woken or polled."""
+        """Rounds until cancelled; idle (or after a database error) until woken or polled. Not
+        traced: a poll every second would fill the traces with root database spans."""
+        with suppress_instrumentation():
+            await self._rounds()
+
+    async def _rounds(self) -> None:
         while True:
             try:
                 delivered = await self.drain()

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         UpdateProgressInput,
     )
     from workflows import errors
-    from workflows.steps import STAGE_STEPS
+    from workflows.steps import STAGE_STEPS, cleanup_name, stage_queue
     from workflows.types import StageInput, StageOutput
 
 _FINAL = [
@@ -194,12 +194,12 @@ async def record_metric(inp: RecordMetricInput) -> None:
 
 
 async def run_stage(stage: str, inp: StageInput, options: RunOptions) -> StageOutput:
-    """A stage on the stage queue: no schedule-to-start/close timeout, so a backlog is a queue."""
+    """A stage on its own queue: no schedule-to-start/close timeout, so a backlog is a queue."""
     output: StageOutput = await workflow.execute_activity(
         stage,
         inp,
         result_type=StageOutput,
-        task_queue=options.task_queue,
+        task_queue=stage_queue(options.task_queue, stage),
         start_to_close_timeout=timedelta(seconds=options.start_to_close_seconds),
         heartbeat_timeout=timedelta(seconds=options.heartbeat_timeout_seconds),
         cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -209,14 +209,13 @@ async def run_stage(stage: str, inp: StageInput, options: RunOptions) -> StageOu
     return output
 
 
-async def run_cleanup(
-    activity_name: str, inp: StageInput, options: RunOptions, within: timedelta
-) -> None:
-    """Best effort within `within`; priority 1, so it never queues behind forward work."""
+async def run_cleanup(stage: str, inp: StageInput, options: RunOptions, within: timedelta) -> None:
+    """`<stage>_cleanup` on the stage's queue, best effort within `within`; priority 1, so it
+    never queues behind forward work."""
     await workflow.execute_activity(
-        activity_name,
+        cleanup_name(stage),
         inp,
-        task_queue=options.task_queue,
+        task_queue=stage_queue(options.task_queue, stage),
         schedule_to_close_timeout=min(within, timedelta(minutes=5)),
         retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
         priority=Priority(priority_key=1),

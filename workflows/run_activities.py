@@ -136,7 +136,8 @@ class RunActivities:
             if budget <= timedelta(0):
                 raise RuntimeError(f"{name} skipped: no time left before the run's timeout")
         within = budget if budget is not None else timedelta(minutes=5)
-        await calls.run_cleanup(name, self.stage_input(step, course), course.options, within)
+        assert step.stage is not None
+        await calls.run_cleanup(step.stage, self.stage_input(step, course), course.options, within)
 
     async def finish(self, end: Ending) -> None:
         inp = FinishGenerationInput(

@@ -98,6 +98,12 @@ def cleanup_name(stage: str) -> str:
     return f"{stage}_cleanup"
 
 
+def stage_queue(prefix: str, stage: str) -> str:
+    """The task queue of `stage` and its cleanup: `<TEMPORAL_STAGE_TASK_QUEUE>.<stage>`, so each
+    stage has pollers of its own (a poller is handed any task of its queue)."""
+    return f"{prefix}.{stage}"
+
+
 def generation_type_of(files: object) -> tuple[GenerationType, bool]:
     """The branch for `generation_progress.files`, and whether the value was well-formed."""
     if isinstance(files, list):

@@ -19,9 +19,12 @@ from api.deps import StateDep
 from api.problems import Problem
 from api.state import ApiState
 from db.migrate import SchemaBehind, check_schema
+from settings import TemporalSettings
+from workflows.steps import STAGE_NAMES
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT = 2.0
+ACTIVITY = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
 
 
 class NotReady(Exception):
@@ -41,7 +44,8 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(state: StateDep) -> JSONResponse:
     """200 only when PostgreSQL (schema current), Redis and Temporal (search attributes
-    registered, a worker polling both task queues) all answer; else 503 naming what is not."""
+    registered, a live poller on the workflow queue and on every stage's queue) all answer;
+    else 503 naming what is not."""
     checks = {
         "postgresql": _postgres(state),
         "redis": _redis(state),
@@ -82,10 +86,18 @@ async def _temporal(state: ApiState) -> None:
     missing = sorted(await temporal_connect.missing_search_attributes(client))
     if missing:
         raise NotReady(f"search attributes not registered: {', '.join(missing)}")
-    queues = state.settings.temporal
-    for queue, kind in (
-        (queues.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-        (queues.stage_task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
-    ):
-        if not await temporal_connect.live_pollers(client, queue, kind):
-            raise NotReady(f"no worker polls task queue {queue}")
+    queues = _queues(state.settings.temporal)
+    polled = await asyncio.gather(
+        *(temporal_connect.live_pollers(client, queue, kind) for queue, kind in queues)
+    )
+    idle = [queue for (queue, _), pollers in zip(queues, polled, strict=True) if not pollers]
+    if idle:
+        plural = "s" if len(idle) > 1 else ""
+        raise NotReady(f"no worker polls task queue{plural} {', '.join(idle)}")
+
+
+def _queues(temporal: TemporalSettings) -> list[tuple[str, TaskQueueType.ValueType]]:
+    """The workflow queue and every stage's queue, whoever serves it (our simulated stages or
+    another fleet): a run needs all of them polled."""
+    stages = [(temporal.stage_queue(stage), ACTIVITY) for stage in STAGE_NAMES]
+    return [(temporal.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW), *stages]

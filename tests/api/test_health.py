@@ -8,13 +8,26 @@ import uuid
 import asyncpg
 import httpx
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 import embedded
 from db.migrate import SchemaBehind
-from tests.api.support import QUICK, generation, running_app
-from tests.factories import bearer, hs_token, insert_course, insert_user, make_settings
+from tests.api.support import QUICK, generation, running_app, workers_on
+from tests.factories import (
+    bearer,
+    hs_token,
+    insert_course,
+    insert_user,
+    make_settings,
+    queue_env,
+)
+from tests.helpers import eventually
+from tests.workflows.support import running
+from worker import stage_workers
+from workflows.steps import STAGE_NAMES
 
 SCHEMA_BEHIND = "schema is behind: run migrations (python -m db migrate)"
+OTHER_STAGES = ",".join(stage for stage in STAGE_NAMES if stage != "text_generation")
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -26,7 +39,7 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
 
 async def test_readyz_ready_with_worker(client: httpx.AsyncClient) -> None:
     """Readiness is 200 when the stores answer, the schema is current, the search attributes
-    are listed and a worker polls both task queues."""
+    are listed and workers poll the workflow queue and every stage's queue."""
     response = await client.get("/readyz")
     assert response.status_code == 200, response.text
     assert response.json()["checks"] == {"postgresql": "ok", "redis": "ok", "temporal": "ok"}
@@ -41,6 +54,28 @@ async def test_readyz_names_missing_worker(api_env: dict[str, str]) -> None:
     assert response.json()["failing"] == [
         f"temporal: no worker polls task queue {settings.temporal.task_queue}"
     ]
+
+
+async def test_readyz_names_a_stage_queue_no_worker_polls(
+    api_env: dict[str, str], temporal_env: WorkflowEnvironment, pg_pool: asyncpg.Pool
+) -> None:
+    """With every stage served but text_generation, readiness is 503 naming that stage's
+    queue; once a worker of that stage alone polls it (another fleet), readiness is 200."""
+    suffix = uuid.uuid4().hex[:8]
+    env = {**api_env, **queue_env(f"ready-{suffix}", f"ready-{suffix}")}
+    ours = make_settings(env, SIMULATED_STAGES=OTHER_STAGES)
+    fleet = make_settings(env, SIMULATED_STAGES="text_generation")
+    idle = ours.temporal.stage_queue("text_generation")
+    async with workers_on(ours, temporal_env.client, pg_pool), running_app(ours) as app:
+
+        async def readiness(code: int, *failing: str) -> None:
+            response = await app.get("/readyz")
+            assert response.status_code == code, response.text
+            assert response.json().get("failing", []) == list(failing)
+
+        await eventually(lambda: readiness(503, f"temporal: no worker polls task queue {idle}"))
+        async with running(stage_workers(temporal_env.client, fleet)):
+            await eventually(lambda: readiness(200))
 
 
 async def test_start_refused_when_schema_behind(

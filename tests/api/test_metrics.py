@@ -88,7 +88,7 @@ async def test_worker_endpoint_serves_rollbacks_and_the_sdk_metrics(
             return after
 
         after = await eventually(counted)
-    stage_queue = observed.settings.temporal.stage_task_queue
+    stage_queue = observed.settings.temporal.stage_queue("structure_analysis")
     latency = "temporal_activity_schedule_to_start_latency_seconds_count"
     assert value(after, latency, task_queue=stage_queue) >= 1
     assert value(after, "temporal_worker_task_slots_available", worker_type="ActivityWorker") > 0

@@ -11,6 +11,10 @@ from tests.api.support import QUICK, course_row, generation, wait_status
 from tests.factories import bearer, hs_token, insert_course, insert_user
 from tests.helpers import eventually
 
+# What a run of these tests undoes when it rolls back after step 2 (STAGE_CLEANUP_ACTIVITIES
+# of the API tests lists structure_analysis).
+UNDONE = ["structure_analysis_cleanup", "finish_generation", "release_lease"]
+
 
 async def test_status_of_a_course_without_run(
     client: httpx.AsyncClient, pg_pool: asyncpg.Pool
@@ -30,6 +34,8 @@ async def test_status_of_a_course_without_run(
         "startedAt": None,
         "completedAt": None,
         "tier": "STANDARD",
+        "waiting": None,
+        "compensations": None,
     }
 
 
@@ -52,6 +58,7 @@ async def test_status_follows_the_run_to_completion(
 
     body = await eventually(completed, timeout=30)
     assert body["generationStatus"] == "completed"
+    assert (body["waiting"], body["compensations"]) == (None, None)
     progress = body["progress"]
     assert isinstance(progress, dict)
     assert progress["percentage"] == 100
@@ -110,6 +117,8 @@ async def test_cancel_running_then_not_running(
     async def canceled() -> None:
         response = await client.get(generation(course), headers=headers)
         assert response.json()["workflowStatus"] == "CANCELED"
+        # the cancel may reach the run before step 2 registered the stage cleanup
+        assert response.json()["compensations"] in (UNDONE, UNDONE[1:])
 
     await eventually(canceled, timeout=15)
     failed = [step for step in body["progress"]["steps"] if step["status"] == "failed"]
@@ -117,6 +126,25 @@ async def test_cancel_running_then_not_running(
     late = await client.post(cancel, headers=headers)
     assert late.status_code == 409
     assert late.json()["type"] == "/problems/not-running"
+
+
+async def test_status_of_a_failed_run_lists_what_it_undid(
+    client: httpx.AsyncClient, pg_pool: asyncpg.Pool
+) -> None:
+    """Once a run rolled back, `compensations` lists its saga's undos in order (the stage
+    cleanup listed in STAGE_CLEANUP_ACTIVITIES, the course, the lease)."""
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user, simulation={**QUICK, "fail_at_step": 3})
+    headers = bearer(hs_token(user))
+    await client.post(generation(course), headers=headers)
+
+    async def failed() -> dict[str, object]:
+        body: dict[str, object] = (await client.get(generation(course), headers=headers)).json()
+        assert body["workflowStatus"] == "FAILED", body
+        return body
+
+    body = await eventually(failed, timeout=30)
+    assert (body["compensations"], body["waiting"]) == (UNDONE, None)
 
 
 async def test_cancel_without_run_is_409(client: httpx.AsyncClient, pg_pool: asyncpg.Pool) -> None:

@@ -1,13 +1,24 @@
 """`api.runs.Runs` against stand-ins for the row, the tier and Temporal: how many describes a
-status read makes, and that a cancel never reaches a course whose generation has ended."""
+status read makes, when it says a run waits for stage capacity and what a rolled-back run undid,
+and that a cancel never reaches a course whose generation has ended."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from temporalio.api.common.v1 import ActivityType
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.api.taskqueue.v1 import TaskQueueStats
+from temporalio.api.workflow.v1 import PendingActivityInfo
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
+    DescribeTaskQueueResponse,
+    DescribeWorkflowExecutionResponse,
+)
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -20,15 +31,25 @@ from workflows.types import workflow_id_for
 
 COURSE = str(uuid.uuid4())
 USER = Principal(user_id=str(uuid.uuid4()), claimed_tier="FREE")
+SCHEDULED = PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
+STARTED = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+SCHEDULED_AT = datetime(2026, 1, 1, 10, 0, 5, tzinfo=UTC)
 
 
 class FakeTemporal:
-    """A client whose handles describe as `answer` (a status, or an RPC error) and cancel."""
+    """A client whose handles describe as `answer` (a status, or an RPC error) with `pending`
+    activities, cancel, and whose task queues report a backlog of `backlog`."""
+
+    namespace = "default"
 
     def __init__(self, answer: WorkflowExecutionStatus | RPCStatusCode, run_id: str) -> None:
         self.answer, self.run_id = answer, run_id
         self.describes: list[tuple[str, str | None]] = []
         self.cancels = 0
+        self.pending: list[PendingActivityInfo] = []
+        self.backlog = 7
+        self.stats_reads: list[str] = []
+        self.workflow_service = self
 
     async def client(self) -> Any:
         return self
@@ -38,15 +59,38 @@ class FakeTemporal:
             self.describes.append((workflow_id, run_id))
             if isinstance(self.answer, RPCStatusCode):
                 raise RPCError("describe failed", self.answer, b"")
-            return SimpleNamespace(run_id=self.run_id, status=self.answer)
+            raw = DescribeWorkflowExecutionResponse(pending_activities=self.pending)
+            return SimpleNamespace(run_id=self.run_id, status=self.answer, raw_description=raw)
 
         async def cancel(**_: Any) -> None:
             self.cancels += 1
 
         return SimpleNamespace(describe=describe, cancel=cancel)
 
+    async def describe_task_queue(self, request: DescribeTaskQueueRequest, **_: Any) -> Any:
+        self.stats_reads.append(request.task_queue.name)
+        assert request.report_stats
+        stats = TaskQueueStats(approximate_backlog_count=self.backlog)
+        return DescribeTaskQueueResponse(stats=stats)
 
-def _runs(temporal: FakeTemporal, generation_status: str | None, run_id: str = "run-1") -> Runs:
+
+class FakeCourses:
+    """The repository's `rollback_undone`: `undone` for any run, counting reads."""
+
+    def __init__(self, undone: list[str] | None) -> None:
+        self.undone, self.reads = undone, 0
+
+    async def rollback_undone(self, course_id: str, run_id: str) -> list[str] | None:
+        self.reads += 1
+        return self.undone
+
+
+def _runs(
+    temporal: FakeTemporal,
+    generation_status: str | None,
+    run_id: str = "run-1",
+    courses: FakeCourses | None = None,
+) -> Runs:
     row = SimpleNamespace(
         id=COURSE,
         workflow_id=workflow_id_for(COURSE),
@@ -65,10 +109,23 @@ def _runs(temporal: FakeTemporal, generation_status: str | None, run_id: str = "
 
     starter = SimpleNamespace(owned_course=owned_course)
     tiers = SimpleNamespace(tier=tier)
-    admission = make_settings().admission
     return Runs(
-        cast(Any, starter), cast(Any, tiers), cast(Any, temporal), cast(Any, None), admission
+        cast(Any, starter),
+        cast(Any, tiers),
+        cast(Any, temporal),
+        cast(Any, None),
+        make_settings(TEMPORAL_STAGE_TASK_QUEUE="stages"),
+        cast(Any, courses or FakeCourses(None)),
     )
+
+
+def pending(
+    stage: str, state: PendingActivityState.ValueType = SCHEDULED, attempt: int = 1, queue: str = ""
+) -> PendingActivityInfo:
+    info = PendingActivityInfo(activity_type=ActivityType(name=stage), state=state, attempt=attempt)
+    info.scheduled_time.FromDatetime(SCHEDULED_AT)
+    info.activity_options.task_queue.name = queue
+    return info
 
 
 async def test_status_makes_one_describe_when_temporal_fails() -> None:
@@ -124,3 +181,61 @@ async def test_cancel_of_a_running_generation_is_sent() -> None:
     temporal = FakeTemporal(WorkflowExecutionStatus.RUNNING, "run-1")
     answer = await _runs(temporal, "generating_content").cancel(USER, COURSE, "stop")
     assert (answer.run_id, temporal.cancels) == ("run-1", 1)
+
+
+async def test_waiting_comes_from_the_one_describe_and_a_cached_backlog() -> None:
+    """A stage scheduled on its first attempt is `waiting` (stage, since, the queue's backlog):
+    from the status read's one describe, the backlog read once for two reads in a row."""
+    temporal = FakeTemporal(WorkflowExecutionStatus.RUNNING, "run-1")
+    temporal.pending = [pending("text_generation", queue="stages.text_generation")]
+    runs = _runs(temporal, "generating_content")
+    first = await runs.status(USER, COURSE)
+    second = await runs.status(USER, COURSE)
+    assert first.waiting is not None
+    assert second.waiting == first.waiting
+    assert (first.waiting.stage, first.waiting.since) == ("text_generation", SCHEDULED_AT)
+    assert first.waiting.backlog == 7
+    assert len(temporal.describes) == 2  # one per status read
+    assert temporal.stats_reads == ["stages.text_generation"]
+
+
+async def test_waiting_falls_back_to_the_configured_stage_queue() -> None:
+    """A server that does not name the activity's queue: `<TEMPORAL_STAGE_TASK_QUEUE>.<stage>`."""
+    temporal = FakeTemporal(WorkflowExecutionStatus.RUNNING, "run-1")
+    temporal.pending = [pending("finalization")]
+    status = await _runs(temporal, "finalizing").status(USER, COURSE)
+    assert status.waiting is not None
+    assert temporal.stats_reads == ["stages.finalization"]
+
+
+@pytest.mark.parametrize(
+    "activity",
+    [
+        pending("text_generation", state=STARTED),
+        pending("text_generation", attempt=2),  # a retry waiting out its backoff
+        pending("text_generation_cleanup"),
+        pending("update_progress"),
+    ],
+    ids=["started", "retry", "cleanup", "not-a-stage"],
+)
+async def test_only_a_first_attempt_stage_not_started_is_waiting(
+    activity: PendingActivityInfo,
+) -> None:
+    temporal = FakeTemporal(WorkflowExecutionStatus.RUNNING, "run-1")
+    temporal.pending = [activity]
+    status = await _runs(temporal, "generating_content").status(USER, COURSE)
+    assert status.waiting is None
+    assert temporal.stats_reads == []
+
+
+async def test_compensations_of_a_rolled_back_course() -> None:
+    """A failed or cancelled course lists what its run undid; a running one reads nothing."""
+    undone = ["finish_generation", "release_lease"]
+    failed = FakeCourses(undone)
+    temporal = FakeTemporal(WorkflowExecutionStatus.FAILED, "run-1")
+    status = await _runs(temporal, "failed", courses=failed).status(USER, COURSE)
+    assert status.compensations == undone
+    running = FakeCourses(undone)
+    temporal = FakeTemporal(WorkflowExecutionStatus.RUNNING, "run-1")
+    status = await _runs(temporal, "generating_content", courses=running).status(USER, COURSE)
+    assert (status.compensations, running.reads) == (None, 0)

@@ -49,6 +49,12 @@ EXACT_NAMES = [
     ("RUN_DEADLINE_MARGIN_SECONDS", "600", "workflow.deadline_margin_seconds", 600),
     ("PROGRESS_RETRY_SECONDS", "30", "workflow.progress_retry_seconds", 30),
     ("STAGE_CAPACITY", "1", "stages.capacity", 1),
+    ("STAGE_CAPACITY_DOCUMENT_PROCESSING", "2", "stages.capacity_document_processing", 2),
+    ("STAGE_CAPACITY_STRUCTURE_ANALYSIS", "3", "stages.capacity_structure_analysis", 3),
+    ("STAGE_CAPACITY_STRUCTURE_GENERATION", "4", "stages.capacity_structure_generation", 4),
+    ("STAGE_CAPACITY_TEXT_GENERATION", "5", "stages.capacity_text_generation", 5),
+    ("STAGE_CAPACITY_FINALIZATION", "6", "stages.capacity_finalization", 6),
+    ("STAGE_RESOURCE_TUNER", "true", "stages.resource_tuner", True),
     ("STAGE_HEARTBEAT_TIMEOUT_SECONDS", "2", "stages.heartbeat_timeout_seconds", 2),
     ("STAGE_CLEANUP_ACTIVITIES", "text_generation,finalization", "stages.cleanup_activities",
      ["text_generation", "finalization"]),
@@ -123,6 +129,18 @@ def test_no_trace_exporter_is_spelled_none(monkeypatch: pytest.MonkeyPatch) -> N
     assert load_settings(env_file=None).telemetry.traces_exporter == []
 
 
+def test_stage_capacity_per_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`STAGE_CAPACITY_<STAGE>` sizes that stage's queue; the others take `STAGE_CAPACITY`;
+    every stage has its own queue under `TEMPORAL_STAGE_TASK_QUEUE`."""
+    monkeypatch.setenv("STAGE_CAPACITY", "3")
+    monkeypatch.setenv("STAGE_CAPACITY_TEXT_GENERATION", "1")
+    s = load_settings(env_file=None)
+    capacities = {stage: s.stages.capacity_for(stage) for stage in STAGE_NAMES}
+    assert capacities == {stage: 1 if stage == "text_generation" else 3 for stage in STAGE_NAMES}
+    queue = s.temporal.stage_queue("text_generation")
+    assert queue == "course-generation-stages.text_generation"
+
+
 def test_prefixed_or_lowercase_names_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the exact names count: a field name or a nested-style name changes nothing."""
     monkeypatch.setenv("LIMIT_FREE", "9")
@@ -137,6 +155,7 @@ def test_prefixed_or_lowercase_names_are_not_read(monkeypatch: pytest.MonkeyPatc
         ("API_PORT", "70000"),
         ("LOG_FORMAT", "xml"),
         ("SIMULATED_STAGES", "document_processing,baking"),
+        ("STAGE_CAPACITY_TEXT_GENERATION", "0"),
         ("START_TIMEOUT_SECONDS", "-1"),
         ("ALLOW_ANONYMOUS", "maybe"),
         ("WEBHOOK_RETRY_SECONDS", "0"),

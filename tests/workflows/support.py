@@ -6,8 +6,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,6 +29,7 @@ from workflows.course_generation import CourseGenerationWorkflow
 from workflows.start import start_operation
 from workflows.types import AdmissionRequest, AdmissionResult, CourseGenerationInput
 
+ROOT = Path(__file__).resolve().parents[2]
 STARTED = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
 SCHEDULED = PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
 
@@ -167,6 +172,29 @@ async def running(workers: list[Worker]) -> AsyncIterator[None]:
         for worker in workers:
             await stack.enter_async_context(worker)
         yield
+
+
+@contextlib.contextmanager
+def worker_process(
+    env: Mapping[str, str], *args: str, output: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m worker <args>` as a process with `env` on top of this one's, its stdout and
+    stderr written to `output` (default: discarded); killed at the end if still running."""
+    with contextlib.ExitStack() as files:
+        sink = files.enter_context(output.open("wb")) if output else subprocess.DEVNULL
+        process = subprocess.Popen(
+            [sys.executable, "-m", "worker", *args],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=sink,
+            stderr=sink,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 async def scheduled_activities(

@@ -177,8 +177,8 @@ async def test_a_superseded_run_leaves_the_newer_run_alone(stack: Stack) -> None
 async def test_duplicate_starts_are_bounded(stack: Stack) -> None:
     """Repeats of an answered start: the first few are answered by the update, later ones by
     its validator (no history): the run's history grows by at most 5 events per accepted
-    repeat (a workflow task and the update's two events) plus one metric activity, whatever a
-    client re-sends, and `duplicate_job_detected` is recorded once a minute."""
+    repeat (a workflow task and the update's two events) plus one metric activity and a little
+    slack, whatever a client re-sends, and `duplicate_job_detected` is recorded once a minute."""
     knobs = {"hold_at_step": 2, "hold_seconds": 4}
     _, plain_handle = await stack.start(await stack.create_course(simulation=knobs))
     course = await stack.create_course(simulation=knobs)
@@ -199,8 +199,10 @@ async def test_duplicate_starts_are_bounded(stack: Stack) -> None:
     await handle.result()
     await plain_handle.result()
     base = len((await plain_handle.fetch_history()).events)
-    metric_activity = 6  # its task's three events and the activity's three
-    bound = base + 5 * REPEATS_ANSWERED + metric_activity
+    # the metric activity (its three events and its task's three), and room for a workflow
+    # task or two that a repeat landing during a local activity splits off
+    slack = 6 + 6
+    bound = base + 5 * REPEATS_ANSWERED + slack
     assert len((await handle.fetch_history()).events) <= bound
     assert len(await stack.metrics(course.course_id, "duplicate_job_detected")) == 1
 

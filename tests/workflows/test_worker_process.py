@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,11 +14,12 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 import embedded
 from tests.helpers import eventually
-from tests.workflows.support import Stacks, assert_stage
+from tests.workflows.support import Stacks, assert_stage, worker_process
 from workflows import search_attributes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,23 +32,6 @@ CHAIN = [
     "finalizing",
     "completed",
 ]
-
-
-@contextmanager
-def worker_process(env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "worker"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 async def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -90,13 +72,15 @@ async def test_sigterm_stops_the_worker_gracefully(stacks: Stacks) -> None:
     with worker_process(env) as process:
 
         async def polling() -> None:
-            description = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=client.namespace,
-                    task_queue=TaskQueue(name=stacks.task_queue),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-                )
+            request = DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=stacks.task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
             )
+            try:
+                description = await client.workflow_service.describe_task_queue(request)
+            except RPCError as exc:  # a busy dev server may cancel one describe: ask again
+                raise AssertionError(f"describe failed: {exc}") from exc
             assert description.pollers
 
         await eventually(polling, 30)
@@ -149,3 +133,10 @@ async def test_setup_search_attributes_registers_them_on_a_bare_server() -> None
         assert "none (all present)" in outputs[1]
     finally:
         await env.shutdown()
+
+
+async def test_stages_only_with_no_simulated_stage_is_refused() -> None:
+    """`python -m worker stages` with SIMULATED_STAGES=none has nothing to serve: exit 2."""
+    result = await run_worker({"SIMULATED_STAGES": "none"}, "stages")
+    assert result.returncode == 2
+    assert b"SIMULATED_STAGES names no stage to serve" in result.stderr
