@@ -19,6 +19,7 @@ from tiers import Tier
 from workflows.steps import STAGE_NAMES, stage_queue
 
 DEV_JWT_SECRET = "development-only-secret-change-me-0123456789abcdef"
+DEV_WEBHOOK_SECRET = "development-only-webhook-secret-change-me-0123456789"
 VERSION = metadata.version("course-generator")
 # Where a process started on its own (not by `make run`) looks when no URL is set.
 PROJECT_DATABASE = "course_generator"
@@ -234,6 +235,22 @@ class TelemetrySettings(_Group):
         return [name for name in names if name != "none"] if isinstance(names, list) else names
 
 
+class WebhookSettings(_Group):
+    secret: str = Field(
+        default=DEV_WEBHOOK_SECRET, min_length=16, validation_alias="WEBHOOK_SECRET"
+    )
+    retry_seconds: int = Field(default=3600, gt=0, validation_alias="WEBHOOK_RETRY_SECONDS")
+    allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias="WEBHOOK_ALLOW_HOSTS"
+    )
+
+    @field_validator("allow_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        hosts = _split_csv(value)
+        return [str(h).lower() for h in hosts] if isinstance(hosts, list) else hosts
+
+
 class LogSettings(_Group):
     level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         default="info", validation_alias="LOG_LEVEL"
@@ -261,6 +278,7 @@ class Settings:
     reconcile: ReconcileSettings
     log: LogSettings
     telemetry: TelemetrySettings
+    webhook: WebhookSettings
     version: str = VERSION
 
     @property
@@ -283,6 +301,7 @@ _GROUPS = {
     "reconcile": ReconcileSettings,
     "log": LogSettings,
     "telemetry": TelemetrySettings,
+    "webhook": WebhookSettings,
 }
 
 
@@ -301,9 +320,10 @@ def load_settings(env_file: str | Path | None = ".env") -> Settings:
 
 def _check_across_groups(settings: Settings) -> None:
     """Rules that tie settings of different groups together."""
-    if settings.environment == "production" and settings.auth.jwt_secret == DEV_JWT_SECRET:
+    refused = _development_secrets(settings) if settings.environment == "production" else []
+    if refused:
         raise SettingsError(
-            "invalid setting SUPABASE_JWT_SECRET: the development secret is refused when "
+            f"invalid setting {refused[0]}: the development secret is refused when "
             "ENVIRONMENT=production"
         )
     run = settings.workflow
@@ -319,6 +339,15 @@ def _check_across_groups(settings: Settings) -> None:
             "invalid setting RUN_DEADLINE_MARGIN_SECONDS: must be less than"
             f" WORKFLOW_EXECUTION_TIMEOUT_SECONDS ({run.execution_timeout_seconds})"
         )
+
+
+def _development_secrets(settings: Settings) -> list[str]:
+    """The secrets still set to their development default (refused in production)."""
+    defaults = {
+        "SUPABASE_JWT_SECRET": settings.auth.jwt_secret == DEV_JWT_SECRET,
+        "WEBHOOK_SECRET": settings.webhook.secret == DEV_WEBHOOK_SECRET,
+    }
+    return [name for name, is_default in defaults.items() if is_default]
 
 
 def settings_or_exit(env_file: str | Path | None = ".env") -> Settings:

@@ -3,9 +3,9 @@
 `python -m worker` runs one worker on `TEMPORAL_TASK_QUEUE` (the workflow, course, lease and
 metric activities) and one per stage in `SIMULATED_STAGES` on that stage's own queue
 `<TEMPORAL_STAGE_TASK_QUEUE>.<stage>` (`STAGE_CAPACITY_<STAGE>` or `STAGE_CAPACITY` slots, or the
-resource-based tuner) until SIGTERM/SIGINT, serving Prometheus metrics (the SDK's and ours) on
-`WORKER_METRICS_PORT`. `python -m worker stages` runs only those stage
-workers (a stage fleet: it needs Temporal only). `python -m worker setup-search-attributes`
+resource-based tuner), and the webhook dispatcher, until SIGTERM/SIGINT, serving Prometheus
+metrics (the SDK's and ours) on `WORKER_METRICS_PORT`. `python -m worker stages` runs only those
+stage workers (a stage fleet: it needs Temporal only). `python -m worker setup-search-attributes`
 registers the five search attributes idempotently.
 """
 
@@ -35,11 +35,15 @@ from activities.stages import SimulatedStages
 from activities.types import RunOptions
 from admission import Leases, create_redis
 from db.migrate import SchemaBehind
+from db.outbox import Outbox
 from db.pool import UNREACHABLE, Backoff, open_pool
 from db.repository import CourseRepository
 from observability import configure_tracing, metrics_runtime_or_exit
 from settings import Settings, settings_or_exit
 from telemetry import configure_logging, run_then_exit
+from webhooks.addresses import AddressGuard
+from webhooks.dispatcher import Dispatcher, DispatchPolicy
+from webhooks.sender import Sender
 from workflows.course_generation import CourseGenerationWorkflow
 
 log = logging.getLogger("worker")
@@ -159,6 +163,24 @@ def stage_worker(
     )
 
 
+def webhook_dispatcher(
+    settings: Settings, pool: asyncpg.Pool, runtime: Runtime | None = None
+) -> Dispatcher:
+    """The webhook outbox dispatcher: delivery is owned here, outside the runs."""
+    guard = AddressGuard(
+        allow_http=settings.api.allow_http_webhooks, allow_hosts=settings.webhook.allow_hosts
+    )
+    policy = DispatchPolicy(retry_seconds=settings.webhook.retry_seconds)
+    counter = WorkerMetrics.on((runtime or Runtime.default()).metric_meter).webhook_deliveries
+    return Dispatcher(
+        Outbox(pool),
+        Sender(guard),
+        settings.webhook.secret,
+        policy,
+        count=lambda result: counter.add(1, {"result": result}),
+    )
+
+
 async def with_retries(what: str, attempt: Callable[[], Awaitable[T]], max_delay: float = 30) -> T:
     """Call `attempt` until it succeeds, backing off; the worker starts even with Temporal down."""
     delay = 0.5
@@ -184,7 +206,8 @@ async def open_store_pool(settings: Settings) -> asyncpg.Pool:
 
 async def serve(settings: Settings, stop: asyncio.Event, stages_only: bool = False) -> None:
     """Run the workers until `stop` is set, then shut them down gracefully; `stages_only`: just
-    the stage workers, without PostgreSQL and Redis."""
+    the stage workers, without PostgreSQL and Redis. The webhook dispatcher runs with the
+    orchestration worker (it first starts, last stops: it needs no Temporal)."""
     runtime = metrics_runtime_or_exit(settings.telemetry.worker_metrics_port)
     if stages_only:
         client = await connect_with_retries(settings, runtime)
@@ -192,9 +215,11 @@ async def serve(settings: Settings, stop: asyncio.Event, stages_only: bool = Fal
         return
     pool = await open_store_pool(settings)
     redis = create_redis(settings.stores.redis_dsn)
+    dispatcher = webhook_dispatcher(settings, pool, runtime)
     try:
-        client = await connect_with_retries(settings, runtime)
-        await run_until(build_workers(client, settings, pool, redis), stop)
+        async with dispatcher.running(settings.stores.database_dsn):
+            client = await connect_with_retries(settings, runtime)
+            await run_until(build_workers(client, settings, pool, redis), stop)
     finally:
         await redis.aclose()
         await pool.close()

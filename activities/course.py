@@ -85,6 +85,7 @@ class CourseActivities:
                 inp.run_id,
                 generation_type,
                 datetime.fromisoformat(inp.run_started_at),
+                inp.webhook_url,
             )
         )
         if claimed is None:

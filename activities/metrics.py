@@ -36,7 +36,7 @@ class WorkerMetrics:
 
     rollbacks: MetricCounter  # {outcome}: failed | cancelled
     reconciler_repairs: MetricCounter  # {kind}: leaked_lease, stuck_run… (no reconciler yet)
-    webhook_deliveries: MetricCounter  # {result}: delivered | failed (no webhook delivery yet)
+    webhook_deliveries: MetricCounter  # {result}: delivered | failed (the webhook dispatcher)
 
     @classmethod
     def on(cls, meter: MetricMeter) -> WorkerMetrics:

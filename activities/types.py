@@ -74,6 +74,7 @@ class ClaimCourseInput:
     workflow_id: str
     run_id: str
     run_started_at: str  # ISO 8601: a claim by a run older than the recorded one is refused
+    webhook_url: str | None = None  # recorded on the row by the claim, for the dispatchers
 
 
 @dataclass

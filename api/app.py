@@ -19,7 +19,8 @@ from api.middleware import (
     UntracedMiddleware,
     untraced,
 )
-from api.routes import compat, generation, health, me
+from api.query_token import Gateway
+from api.routes import compat, events, generation, health, me
 from api.state import State, build_state
 from db.migrate import SchemaBehind
 from settings import Settings, load_settings
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await state.aclose()
 
     production = settings.environment == "production"
-    app = FastAPI(
+    app = Gateway(  # FastAPI that keeps the stream's access_token out of logs and traces
         title="Course generation orchestrator",
         version=settings.version,
         description=DESCRIPTION,
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"exclude": untraced},
     )
     handlers.install(app)
-    for module in (generation, me, compat, health, metrics):
+    for module in (generation, events, me, compat, health, metrics):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(ErrorMiddleware)
@@ -71,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.api.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Last-Event-ID"],
             expose_headers=["X-Request-ID", "Location", "Retry-After"],
             max_age=600,
         )

@@ -206,6 +206,14 @@ class ConcurrencyResponse(Outgoing):
     active: list[ActiveCourse]
 
 
+class WebhookSecretResponse(Outgoing):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}]}
+    )
+
+    secret: str = Field(description="Verifies the caller's webhooks (Standard Webhooks)")
+
+
 class LegacyGenerateRequest(BaseModel):
     """The old endpoint's body: `courseId` (uuid) and an optional `webhookUrl` (uri)."""
 

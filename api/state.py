@@ -18,6 +18,7 @@ from admission import Leases, create_redis
 from api.auth import JwksCache, TokenVerifier
 from api.ratelimit import StartRateLimiter
 from api.runs import Runs
+from api.sse.service import ProgressEvents
 from api.starts import Starter
 from api.temporal import TemporalConnector
 from api.tiers import TierResolver
@@ -42,8 +43,10 @@ class ApiState:
     verifier: TokenVerifier
     starter: Starter
     runs: Runs
+    events: ProgressEvents
 
     async def aclose(self) -> None:
+        await self.events.aclose()
         await self.pool.close()
         await self.redis.aclose()
         await self.http.aclose()
@@ -75,7 +78,9 @@ async def build_state(settings: Settings) -> ApiState:
     starter = Starter(settings, courses, tiers, temporal, limiter, leases)
     runs = Runs(starter, tiers, temporal, leases, settings, courses)
     verifier = TokenVerifier(settings.auth, jwks)
-    return ApiState(settings, pool, redis, http, temporal, verifier, starter, runs)
+    events = ProgressEvents(courses, stores.database_dsn, temporal)
+    await events.start()
+    return ApiState(settings, pool, redis, http, temporal, verifier, starter, runs, events)
 
 
 async def _ping_redis(redis: aioredis.Redis) -> None:

@@ -42,3 +42,55 @@ SELECT metadata->'undone'
  WHERE course_id = $1 AND event_type = 'job_rollback' AND metadata->>'run_id' = $2
  ORDER BY "timestamp" DESC
  LIMIT 1;
+
+-- name: set_claim_webhook
+SELECT pg_catalog.set_config('app.webhook_url', $1, true);
+
+-- name: progress_snapshots
+SELECT id::text AS course_id, generation_status::text AS generation_status, progress_seq AS seq,
+       generation_progress -> 'current_step' AS current_step,
+       generation_progress -> 'percentage' AS percentage,
+       generation_progress ->> 'message' AS message, workflow_id, run_id
+  FROM public.courses
+ WHERE id = ANY($1::uuid[]);
+
+-- name: claim_webhooks
+-- The due head of each course's pending events (none while an earlier one of that course is
+-- pending, so a course's events go out in order), leased for $2 seconds. `superseded`: a
+-- progress event older than $3 seconds whose next pending event is also progress.
+WITH heads AS (
+    SELECT o.id
+      FROM public.webhook_outbox o
+     WHERE o.status = 'pending' AND o.next_attempt_at <= now()
+       AND (o.leased_until IS NULL OR o.leased_until < now())
+       AND NOT EXISTS (SELECT 1 FROM public.webhook_outbox e
+                        WHERE e.course_id = o.course_id AND e.status = 'pending' AND e.id < o.id)
+     ORDER BY o.next_attempt_at, o.id
+     LIMIT $1
+       FOR UPDATE SKIP LOCKED
+)
+UPDATE public.webhook_outbox o
+   SET leased_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
+  FROM heads
+ WHERE o.id = heads.id
+RETURNING o.id, o.webhook_id, o.course_id::text AS course_id, o.user_id::text AS user_id,
+          o.url, o.payload, o.event_type, o.attempts, o.created_at,
+          (o.event_type = 'generation.progress'
+           AND o.created_at < now() - make_interval(secs => $3)
+           AND (SELECT n.event_type FROM public.webhook_outbox n
+                 WHERE n.course_id = o.course_id AND n.status = 'pending' AND n.id > o.id
+                 ORDER BY n.id LIMIT 1) = 'generation.progress') AS superseded;
+
+-- name: finish_webhook
+UPDATE public.webhook_outbox
+   SET status = $2, finished_at = now(), leased_until = NULL, last_error = $3
+ WHERE id = $1;
+
+-- name: retry_webhook
+UPDATE public.webhook_outbox
+   SET next_attempt_at = now() + make_interval(secs => $2), leased_until = NULL, last_error = $3
+ WHERE id = $1;
+
+-- name: purge_webhooks
+DELETE FROM public.webhook_outbox
+ WHERE status IN ('delivered', 'superseded') AND finished_at < now() - make_interval(secs => $1);

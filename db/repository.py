@@ -7,8 +7,9 @@ or refused connection as `DatabaseUnavailable`, refused arguments as `InvalidArg
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -106,10 +107,21 @@ class CourseRepository:
         run_id: str,
         generation_type: str,
         run_started_at: datetime,
+        webhook_url: str | None = None,
     ) -> dict[str, Any] | None:
-        """Claim the course for a run; `StaleRun` when a run that started later holds it."""
+        """Claim the course for a run; `StaleRun` when a run that started later holds it. The
+        claim also records the run's `webhook_url`."""
         args = (_uuid(course_id), workflow_id, run_id, generation_type, run_started_at)
-        return _document(await self._fetchval("begin_generation", *args))
+        if webhook_url is None:
+            return _document(await self._fetchval("begin_generation", *args))
+        claim = functools.partial(self._claim_with_webhook, webhook_url)
+        return _document(await self._run(claim, "begin_generation", *args))
+
+    async def progress_snapshots(self, course_ids: Sequence[str]) -> list[asyncpg.Record]:
+        """The progress columns of each listed course that exists."""
+        ids = [parsed for parsed in map(parse_uuid, course_ids) if parsed is not None]
+        records: list[asyncpg.Record] = await self._run(self._pool.fetch, "progress_snapshots", ids)
+        return records
 
     async def update_progress(
         self,
@@ -163,6 +175,12 @@ class CourseRepository:
     async def status_history(self, course_id: str) -> list[dict[str, Any]]:
         records = await self._run(self._pool.fetch, "status_history", _uuid(course_id))
         return [dict(record) for record in records]
+
+    async def _claim_with_webhook(self, webhook_url: str, begin: str, *args: Any) -> Any:
+        """The claim and the transaction-local `app.webhook_url` its trigger reads, together."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(QUERIES["set_claim_webhook"], webhook_url)
+            return await conn.fetchval(begin, *args)
 
     async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
         return await self._run(self._pool.fetchrow, name, *args)  # type: ignore[no-any-return]

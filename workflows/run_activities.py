@@ -50,6 +50,7 @@ class RunActivities:
         info = workflow.info()
         self.course_id, self.user_id, self.tier = inp.course_id, inp.user_id, tier
         self.workflow_id, self.run_id = info.workflow_id, info.run_id
+        self.webhook_url = inp.webhook_url
         self.started_at = info.workflow_start_time
         self.timeout = info.execution_timeout
         self.options: RunOptions | None = None  # the worker's, from the claim
@@ -77,7 +78,9 @@ class RunActivities:
         return await calls.reserve_lease(inp)
 
     async def claim(self) -> ClaimCourseResult:
-        inp = ClaimCourseInput(self.course_id, self.workflow_id, self.run_id, self._started)
+        inp = ClaimCourseInput(
+            self.course_id, self.workflow_id, self.run_id, self._started, self.webhook_url
+        )
         claim = await calls.claim_course(inp)
         self.options = claim.course.options
         return claim

@@ -20,6 +20,7 @@ import temporal_connect
 from admission import create_redis
 from settings import Settings
 from tests.api.observed import OwnRandomIds, SpanRecorder
+from tests.api.sse_support import Served, served_app
 from tests.api.support import JwksServer, running_app, workers_on
 from tests.factories import JWT_SECRET, Keys, make_settings, queue_env
 from worker import build_workers
@@ -82,6 +83,21 @@ async def client(api_settings: Settings, running_workers: None) -> AsyncIterator
     """An httpx client on the app (lifespan run once for the session)."""
     async with running_app(api_settings) as http:
         yield http
+
+
+@pytest_asyncio.fixture(scope="session")
+async def served(api_settings: Settings, running_workers: None) -> AsyncIterator[Served]:
+    """The app under uvicorn on a free port, for the tests that read streams."""
+    async with served_app(api_settings) as app:
+        yield app
+
+
+@pytest_asyncio.fixture
+async def http(served: Served) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the served app."""
+    limits = httpx.Limits(max_connections=300, max_keepalive_connections=20)
+    async with httpx.AsyncClient(base_url=served.url, limits=limits, timeout=30) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

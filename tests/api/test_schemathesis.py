@@ -37,7 +37,7 @@ ALL_CHECKS: list[CheckFunction] = [
 ]
 # Operations that take no parameter and no body: no data can violate their schema, so they are
 # fuzzed with positive data only.
-NO_INPUT = {"/healthz", "/readyz", "/api/v1/me/concurrency"}
+NO_INPUT = {"/healthz", "/readyz", "/api/v1/me/concurrency", "/api/v1/me/webhook-secret"}
 BODY_CAP = 64 * 1024  # request bodies over this are refused with 413 before any route runs
 FUZZ_USER = "7b0b9a3e-0000-4000-8000-00000000f022"
 OPERATIONS = [
@@ -45,6 +45,7 @@ OPERATIONS = [
     ("GET", "/api/v1/courses/{courseId}/generation"),
     ("POST", "/api/v1/courses/{courseId}/generation/cancel"),
     ("GET", "/api/v1/me/concurrency"),
+    ("GET", "/api/v1/me/webhook-secret"),
     ("POST", "/api/coursegen/generate"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from settings import DEV_JWT_SECRET, SettingsError, load_settings
+from settings import DEV_JWT_SECRET, DEV_WEBHOOK_SECRET, SettingsError, load_settings
 from tiers import Tier
 from workflows.steps import STAGE_NAMES
 
@@ -65,6 +65,10 @@ EXACT_NAMES = [
     ("LOG_LEVEL", "debug", "log.level", "debug"),
     ("LOG_FORMAT", "console", "log.format", "console"),
     ("ENVIRONMENT", "test", "log.environment", "test"),
+    ("WEBHOOK_SECRET", "w" * 32, "webhook.secret", "w" * 32),
+    ("WEBHOOK_RETRY_SECONDS", "60", "webhook.retry_seconds", 60),
+    ("WEBHOOK_ALLOW_HOSTS", "Localhost, hooks.test", "webhook.allow_hosts",
+     ["localhost", "hooks.test"]),
     ("OTEL_TRACES_EXPORTER", "console,otlp", "telemetry.traces_exporter", ["console", "otlp"]),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317", "telemetry.otlp_endpoint",
      "http://collector:4317"),
@@ -99,7 +103,8 @@ def test_defaults_are_the_documented_ones() -> None:
     """With nothing set: per-user limits FREE 1, BASIC 2, STANDARD 3, TRIAL and PREMIUM 5;
     priority keys from PREMIUM (1) to FREE (4); the local dev server and its default queue;
     every stage simulated; 10 stage slots; 6 h runs failing themselves 5 min early, course
-    writes retried for 2 min; JSON logs in development."""
+    writes retried for 2 min; JSON logs in development; webhooks retried for an hour, no host
+    exempt from the address rule."""
     s = load_settings(env_file=None)
     limits = {t: s.admission.policy(t).limit for t in Tier}
     assert limits == {Tier.FREE: 1, Tier.BASIC: 2, Tier.STANDARD: 3, Tier.TRIAL: 5, Tier.PREMIUM: 5}
@@ -112,6 +117,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert s.workflow.execution_timeout_seconds == 21_600
     assert (s.workflow.deadline_margin_seconds, s.workflow.progress_retry_seconds) == (300, 120)
     assert (s.log.format, s.environment) == ("json", "development")
+    assert (s.webhook.retry_seconds, s.webhook.allow_hosts) == (3600, [])
     telemetry = s.telemetry
     assert (telemetry.traces_exporter, telemetry.otlp_protocol) == ([], "grpc")
     assert (telemetry.service_name, telemetry.worker_metrics_port) == ("course-generator", 9464)
@@ -152,6 +158,8 @@ def test_prefixed_or_lowercase_names_are_not_read(monkeypatch: pytest.MonkeyPatc
         ("STAGE_CAPACITY_TEXT_GENERATION", "0"),
         ("START_TIMEOUT_SECONDS", "-1"),
         ("ALLOW_ANONYMOUS", "maybe"),
+        ("WEBHOOK_RETRY_SECONDS", "0"),
+        ("WEBHOOK_SECRET", "short"),
         ("OTEL_TRACES_EXPORTER", "zipkin"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"),
         ("WORKER_METRICS_PORT", "70000"),
@@ -168,12 +176,18 @@ def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str
 
 
 def test_dev_secret_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ENVIRONMENT=production without a real SUPABASE_JWT_SECRET is refused."""
+    """ENVIRONMENT=production without a real SUPABASE_JWT_SECRET, or without a real
+    WEBHOOK_SECRET, is refused."""
     monkeypatch.setenv("ENVIRONMENT", "production")
     with pytest.raises(SettingsError, match="SUPABASE_JWT_SECRET"):
         load_settings(env_file=None)
     monkeypatch.setenv("SUPABASE_JWT_SECRET", "a-real-secret-" + "x" * 32)
-    assert load_settings(env_file=None).auth.jwt_secret != DEV_JWT_SECRET
+    with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):
+        load_settings(env_file=None)
+    monkeypatch.setenv("WEBHOOK_SECRET", "a-real-webhook-secret-" + "y" * 32)
+    loaded = load_settings(env_file=None)
+    assert loaded.auth.jwt_secret != DEV_JWT_SECRET
+    assert loaded.webhook.secret != DEV_WEBHOOK_SECRET
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,11 @@ class Stack:
         return Course(course_id, owner, tier)
 
     async def start(
-        self, course: Course, token: str | None = None, execution_timeout: int | None = None
+        self,
+        course: Course,
+        token: str | None = None,
+        execution_timeout: int | None = None,
+        webhook_url: str | None = None,
     ) -> tuple[AdmissionResult, WorkflowHandle[Any, Any]]:
         """Update-with-start exactly as the gateway does it (`execution_timeout` overrides the
         settings' one); returns the answer and the run."""
@@ -73,6 +77,7 @@ class Stack:
             course.tier,
             uuid.uuid4().hex,
             token or uuid.uuid4().hex,
+            webhook_url,
         )
         policy = self.settings.admission.policy(parse_tier(course.tier)[0])
         operation = start_operation(

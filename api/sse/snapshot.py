@@ -1,0 +1,67 @@
+"""A course's progress as a stream reports it, read from the row and sent as an event."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from sse_starlette import ServerSentEvent
+
+from db.repository import CourseRow
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    course_id: str
+    seq: int
+    generation_status: str | None
+    current_step: Any
+    percentage: Any
+    message: str | None
+    workflow_id: str | None
+    run_id: str | None
+
+    @property
+    def terminal(self) -> bool:
+        return self.generation_status in TERMINAL
+
+    @classmethod
+    def from_record(cls, record: asyncpg.Record) -> Snapshot:
+        """From a `progress_snapshots` row."""
+        return cls(**{name: record[name] for name in cls.__dataclass_fields__})
+
+    @classmethod
+    def from_course(cls, course: CourseRow) -> Snapshot:
+        progress = course.generation_progress or {}
+        message = progress.get("message")
+        return cls(
+            course_id=course.id,
+            seq=course.progress_seq,
+            generation_status=course.generation_status,
+            current_step=progress.get("current_step"),
+            percentage=progress.get("percentage"),
+            message=message if isinstance(message, str) else None,
+            workflow_id=course.workflow_id,
+            run_id=course.run_id,
+        )
+
+    def event(self, workflow_status: str | None) -> ServerSentEvent:
+        """`terminal` for a terminal status, else `progress`; `id` is the course's seq."""
+        data = {
+            "courseId": self.course_id,
+            "seq": self.seq,
+            "generationStatus": self.generation_status,
+            "currentStep": self.current_step,
+            "percentage": self.percentage,
+            "message": self.message,
+            "workflowStatus": workflow_status,
+        }
+        return ServerSentEvent(
+            data=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+            id=str(self.seq),
+            event="terminal" if self.terminal else "progress",
+        )
