@@ -5,7 +5,7 @@ span recorder as the process's exporter."""
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,8 +179,19 @@ async def test_probes_and_scrapes_make_no_spans(
     with span_recorder.recording() as recorded:
         for path in ("/readyz", "/healthz", "/metrics"):
             assert (await observed.http.get(path)).status_code in (200, 503)
-        assert recorded.spans == []
+        assert _outside_runs(recorded.spans) == []
         await observed.http.get("/api/v1/me/concurrency")
-    assert [s.name for s in recorded.spans if s.kind == SpanKind.SERVER] == [
+    assert [s.name for s in _outside_runs(recorded.spans) if s.kind == SpanKind.SERVER] == [
         "GET /api/v1/me/concurrency"
     ]
+
+
+def _outside_runs(spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
+    """`spans` less those of traces a Temporal run made (a previous test's run may still be
+    closing on the shared worker while this test records)."""
+    runs = {s.context.trace_id for s in spans if s.context and s.name.startswith(_TEMPORAL)}
+    return [s for s in spans if s.context and s.context.trace_id not in runs]
+
+
+_TEMPORAL = ("RunActivity", "RunWorkflow", "StartActivity", "HandleUpdate", "ValidateUpdate",
+             "CompleteWorkflow", "StartWorkflow", "UpdateWithStart", "HandleQuery")  # fmt: skip
