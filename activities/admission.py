@@ -3,9 +3,10 @@
 `reserve_lease` runs as a local activity (schedule-to-close 3 s) on the start path; a Redis
 failure raises the retryable `LeaseStoreUnavailable`, so an outage longer than that budget ends
 as the workflow's `unavailable` decision. A store without its epoch (Redis lost its leases)
-refuses at once, non-retryable, so the start answers 503 at once too, and asks for a reconcile
-pass, whose rebuild writes the epoch back. Both activities are idempotent by workflow id (the
-lease holder).
+answers None at once (no retry: nothing changes before a rebuild), which the workflow reads as
+it reads an unavailable store, so the start answers 503 at once; the activity also asks for a
+reconcile pass, whose rebuild writes the epoch back. Both activities are idempotent by
+workflow id (the lease holder).
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ class AdmissionActivities:
         self._rebuild = rebuild
 
     @activity.defn(name=RESERVE_LEASE)
-    async def reserve_lease(self, input: ReserveLeaseInput) -> ReserveLeaseResult:
-        """Reserve the user's lease for this run; its ttl is the run's own execution timeout."""
+    async def reserve_lease(self, input: ReserveLeaseInput) -> ReserveLeaseResult | None:
+        """Reserve the user's lease for this run; its ttl is the run's own execution timeout.
+        None: the store has no epoch, so it cannot decide (`unavailable`)."""
         policy = self._policy(input.tier)
         started = _epoch(input.run_started_at)
         try:
@@ -74,10 +76,9 @@ class AdmissionActivities:
                 RunRef(input.run_id, started),
             )
         except LeaseEpochMissing as exc:
+            activity.logger.warning("%s: refused, reconcile pass requested", exc)
             await self._ask_for_rebuild()
-            raise ApplicationError(
-                str(exc), type=errors.LEASE_STORE_UNAVAILABLE, non_retryable=True
-            ) from exc
+            return None
         except LeaseStoreUnavailable as exc:
             raise _unavailable(exc) from exc
         if result.decision == "stale":

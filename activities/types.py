@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from workflows.types import CourseBrief, GenerationType, HolderInfo, LimitReason
 
-RESERVE_LEASE = "reserve_lease"
+RESERVE_LEASE = "reserve_lease"  # answers None when the lease store cannot decide (no epoch)
 RELEASE_LEASE = "release_lease"
 CLAIM_COURSE = "claim_course"
 UPDATE_PROGRESS = "update_progress"

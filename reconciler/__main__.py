@@ -21,6 +21,7 @@ from db.pool import create_pool
 from reconciler.repairs import counts, table
 from reconciler.wiring import build_reconciler
 from settings import Settings, settings_or_exit
+from telemetry import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,6 +63,8 @@ def report(summary: ReconcileSummary) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     _parser().parse_args(argv)
     settings = settings_or_exit()
+    log = settings.log  # log lines (one per repair) go to stderr; the table to stdout
+    configure_logging(log.level, log.format, log.environment, settings.version, stream=sys.stderr)
     try:
         summary = asyncio.run(run_once(settings))
     except (LeaseStoreUnavailable, DatabaseUnavailable, OSError, RuntimeError) as exc:

@@ -87,12 +87,13 @@ class RunLookup:
         return found
 
     async def describe(self, workflow_id: str, run_id: str | None) -> RunState:
-        """The state of run `run_id` of `workflow_id` (None: its latest run)."""
+        """The state of run `run_id` of `workflow_id` (None: its latest run); NOT_FOUND also
+        for a run id that cannot exist (Temporal refuses it as invalid)."""
         handle = self._client.get_workflow_handle(workflow_id, run_id=run_id or None)
         try:
             described = await handle.describe(rpc_timeout=DESCRIBE_TIMEOUT)
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
+            if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
                 return RunState(NOT_FOUND, run_id or "")
             raise
         status = described.status or WorkflowExecutionStatus.RUNNING

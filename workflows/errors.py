@@ -5,9 +5,7 @@ Retry or not is decided where the error is raised:
 
 - ``InvalidTransition``      PostgreSQL refused a generation_status move (CG001). Non-retryable.
 - ``CourseNotFound``         the course row does not exist (deleted). Non-retryable.
-- ``LeaseStoreUnavailable``  Redis did not answer in time. Retryable (HTTP 503 at the edge);
-                             non-retryable when the store has lost its epoch (no use retrying
-                             before a reconcile pass rebuilds it).
+- ``LeaseStoreUnavailable``  Redis did not answer in time. Retryable (HTTP 503 at the edge).
 - ``DatabaseUnavailable``    PostgreSQL did not answer. Retryable.
 - ``StageFailed``            a stage handler gave up (also ``fail_at_step``). Non-retryable.
 - ``InvalidInput``           a payload the activity cannot act on. Non-retryable.
