@@ -205,6 +205,28 @@ class StageSettings(_Group):
         return value
 
 
+class WorkerSettings(_Group):
+    """The orchestration worker's Temporal options (docs/operations.md, "Tuning"): how many
+    workflow tasks it polls and runs at once, how many runs it keeps cached (sticky), and the
+    slots of its local and regular activities."""
+
+    workflow_task_slots: int = Field(
+        default=100, ge=1, validation_alias="WORKER_WORKFLOW_TASK_SLOTS"
+    )
+    workflow_task_pollers: int = Field(
+        default=5, ge=2, validation_alias="WORKER_WORKFLOW_TASK_POLLERS"
+    )
+    nonsticky_poll_ratio: float = Field(
+        default=0.2, gt=0, le=1, validation_alias="WORKER_NONSTICKY_POLL_RATIO"
+    )
+    sticky_cache_size: int = Field(default=1000, ge=0, validation_alias="WORKER_STICKY_CACHE_SIZE")
+    local_activity_slots: int = Field(
+        default=100, ge=1, validation_alias="WORKER_LOCAL_ACTIVITY_SLOTS"
+    )
+    activity_slots: int = Field(default=100, ge=1, validation_alias="WORKER_ACTIVITY_SLOTS")
+    activity_pollers: int = Field(default=5, ge=1, validation_alias="WORKER_ACTIVITY_POLLERS")
+
+
 class ReconcileSettings(_Group):
     interval_seconds: int = Field(default=60, ge=1, validation_alias="RECONCILE_INTERVAL_SECONDS")
     grace_seconds: int = Field(default=120, ge=0, validation_alias="RECONCILE_GRACE_SECONDS")
@@ -275,6 +297,7 @@ class Settings:
     admission: AdmissionSettings
     workflow: WorkflowSettings
     stages: StageSettings
+    worker: WorkerSettings
     reconcile: ReconcileSettings
     log: LogSettings
     telemetry: TelemetrySettings
@@ -298,6 +321,7 @@ _GROUPS = {
     "admission": AdmissionSettings,
     "workflow": WorkflowSettings,
     "stages": StageSettings,
+    "worker": WorkerSettings,
     "reconcile": ReconcileSettings,
     "log": LogSettings,
     "telemetry": TelemetrySettings,

@@ -24,7 +24,12 @@ import asyncpg
 import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.runtime import Runtime
-from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
+from temporalio.worker import (
+    PollerBehaviorSimpleMaximum,
+    ResourceBasedSlotConfig,
+    Worker,
+    WorkerTuner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import temporal_connect
@@ -39,7 +44,7 @@ from db.outbox import Outbox
 from db.pool import UNREACHABLE, Backoff, open_pool
 from db.repository import CourseRepository
 from observability import configure_tracing, metrics_runtime_or_exit
-from settings import Settings, settings_or_exit
+from settings import Settings, WorkerSettings, settings_or_exit
 from telemetry import configure_logging, run_then_exit
 from webhooks.addresses import AddressGuard
 from webhooks.dispatcher import Dispatcher, DispatchPolicy
@@ -112,8 +117,22 @@ def build_workers(
         ],
         workflow_runner=WORKFLOW_RUNNER,
         graceful_shutdown_timeout=SHUTDOWN_GRACE,
+        **orchestration_options(settings.worker),
     )
     return [orchestration, *stage_workers(client, settings)]
+
+
+def orchestration_options(tuning: WorkerSettings) -> dict[str, Any]:
+    """The orchestration worker's `Worker` options from its `WORKER_*` settings."""
+    return {
+        "max_concurrent_workflow_tasks": tuning.workflow_task_slots,
+        "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(tuning.workflow_task_pollers),
+        "nonsticky_to_sticky_poll_ratio": tuning.nonsticky_poll_ratio,
+        "max_cached_workflows": tuning.sticky_cache_size,
+        "max_concurrent_local_activities": tuning.local_activity_slots,
+        "max_concurrent_activities": tuning.activity_slots,
+        "activity_task_poller_behavior": PollerBehaviorSimpleMaximum(tuning.activity_pollers),
+    }
 
 
 def stage_workers(client: Client, settings: Settings) -> list[Worker]:

@@ -13,7 +13,16 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
-BENCHMARKS = ("progress", "admission", "orchestration", "gateway", "tracing", "sse")
+BENCHMARKS = (
+    "progress",
+    "admission",
+    "orchestration",
+    "gateway",
+    "tracing",
+    "sse",
+    "burst",
+    "twin",
+)
 
 Main = Callable[[], Coroutine[Any, Any, None]]
 

@@ -1,0 +1,327 @@
+"""`python -m bench burst`: a launch-day burst of starts against one gateway, next to the bare
+update-with-start baseline on the same dev server, in the same run.
+
+The burst: `BENCH_BURST_USERS` users per tier (FREE, BASIC, STANDARD, PREMIUM; default 10)
+with `BENCH_BURST_COURSES` courses each (default 6), 240 starts fired in a shuffled order from
+`BENCH_BURST_CLIENTS` concurrent clients (default 30) at one gateway process (`python -m api`)
+and one worker process (`python -m worker`), stages of 1 s. Each client acts as a real one: a
+503 is retried after its `Retry-After` (a 409 `closing` too); 202, 200 and 429 are answers, as
+is any other 409. The baseline: the same number of bare update-with-starts (`bench.bare`: the
+update answers after one no-op local activity; its worker a process of its own) from the same
+number of clients.
+
+Reported per burst: answered starts/s, p50/p95 of answered start requests, the 503s, how long
+until every admitted course finished and courses/s; then that every course answered 503 ended
+with exactly one run or none (Temporal visibility and the course row). Then the same burst with
+two worker processes (the gain), and start p95 against the bare one at 20 clients and 1 client.
+Targets: start rate >= 50 % of bare, start p95 <= 1.5x bare p95. `BENCH_BURST_QUICK=1`: the first
+comparison only (for tuning runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import os
+import random
+import subprocess
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+import httpx
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from bench import bare, processes
+from bench.common import local_stack, percentile
+from tests import factories
+from workflows.types import workflow_id_for
+
+TIERS = ("FREE", "BASIC", "STANDARD", "PREMIUM")
+USERS = int(os.environ.get("BENCH_BURST_USERS", "10"))
+COURSES = int(os.environ.get("BENCH_BURST_COURSES", "6"))
+CLIENTS = int(os.environ.get("BENCH_BURST_CLIENTS", "30"))
+QUICK = os.environ.get("BENCH_BURST_QUICK", "") == "1"  # the first comparison only
+STAGE_SECONDS = 1.0
+ANSWERED = (200, 202, 429)
+RETRIED = (503,)
+TERMINAL = ("completed", "failed", "cancelled")
+RATE_TARGET, P95_TARGET = 0.5, 1.5
+Job = tuple[str, str]  # course id, the owner's token
+
+
+@dataclasses.dataclass
+class Burst:
+    """One burst's outcome: answered request latencies (ms), every answer's status."""
+
+    label: str
+    latencies: list[float] = dataclasses.field(default_factory=list)
+    statuses: collections.Counter[int] = dataclasses.field(default_factory=collections.Counter)
+    seconds: float = 0.0
+    admitted: set[str] = dataclasses.field(default_factory=set)
+    unavailable: set[str] = dataclasses.field(default_factory=set)  # courses answered 503
+    finished_seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies, q)
+
+    def line(self) -> str:
+        counts = " ".join(f"{code}:{n}" for code, n in sorted(self.statuses.items()))
+        return (
+            f"{self.label:<34} {len(self.latencies):>4} answered in {self.seconds:6.2f} s "
+            f"= {self.rate:6.1f}/s  p50={self.p(50):7.0f} ms p95={self.p(95):7.0f} ms  [{counts}]"
+        )
+
+    def finish_line(self) -> str:
+        done = len(self.admitted)
+        return (
+            f"{'':<34} {done} admitted courses finished {self.finished_seconds:6.1f} s after the "
+            f"first start = {done / self.finished_seconds:5.2f} courses/s"
+        )
+
+
+async def fire(jobs: list[Job], clients: int, send: Callable[[Job], Awaitable[None]]) -> float:
+    """`clients` concurrent clients taking `jobs` in order; the wall time of the whole burst."""
+    queue: asyncio.Queue[Job] = asyncio.Queue()
+    for job in jobs:
+        queue.put_nowait(job)
+
+    async def client() -> None:
+        while not queue.empty():
+            await send(queue.get_nowait())
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - began
+
+
+async def bare_burst(client: Client, queue: str, count: int, clients: int) -> Burst:
+    burst = Burst(f"bare update-with-start x{clients}")
+
+    async def send(_: Job) -> None:
+        began = time.perf_counter()
+        await bare.bare_start(client, queue)
+        burst.latencies.append((time.perf_counter() - began) * 1000)
+        burst.statuses[200] += 1
+
+    burst.seconds = await fire([("", "")] * count, clients, send)
+    return burst
+
+
+async def new_jobs(pool: asyncpg.Pool, users_per_tier: int, courses: int) -> list[Job]:
+    """`courses` courses for each of `users_per_tier` users of every tier, in a shuffled order."""
+    jobs = []
+    for tier in TIERS:
+        for _ in range(users_per_tier):
+            user = await factories.insert_user(pool, tier)
+            token = factories.hs_token(user)
+            for _ in range(courses):
+                simulation = {"stage_seconds": STAGE_SECONDS}
+                course = await factories.insert_course(pool, user, simulation=simulation)
+                jobs.append((course, token))
+    random.Random(11).shuffle(jobs)
+    return jobs
+
+
+async def our_burst(
+    http: httpx.AsyncClient, pool: asyncpg.Pool, jobs: list[Job], clients: int, label: str
+) -> Burst:
+    burst = Burst(label)
+
+    async def send(job: Job) -> None:
+        course, token = job
+        while True:
+            began = time.perf_counter()
+            response = await http.post(
+                f"/api/v1/courses/{course}/generation", headers=factories.bearer(token)
+            )
+            took = (time.perf_counter() - began) * 1000
+            burst.statuses[response.status_code] += 1
+            if response.status_code in ANSWERED:
+                burst.latencies.append(took)
+                if response.status_code != 429:
+                    burst.admitted.add(course)
+                return
+            if response.status_code == 503:
+                burst.unavailable.add(course)
+            closing = response.status_code == 409 and "closing" in response.text
+            if response.status_code not in RETRIED and not closing:
+                return
+            await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+
+    began = time.perf_counter()
+    burst.seconds = await fire(jobs, clients, send)
+    await all_finished(pool, burst.admitted)
+    burst.finished_seconds = time.perf_counter() - began
+    return burst
+
+
+async def all_finished(pool: asyncpg.Pool, courses: set[str], timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    ids = list(courses)
+    while time.monotonic() < deadline:
+        done = await pool.fetchval(
+            "SELECT count(*) FROM public.courses WHERE id = ANY($1::uuid[])"
+            " AND generation_status::text = ANY($2::text[])",
+            ids,
+            list(TERMINAL),
+        )
+        if done == len(ids):
+            return
+        await asyncio.sleep(0.25)
+    raise RuntimeError(f"admitted courses still running after {timeout:.0f} s")
+
+
+async def runs_of(client: Client, course: str) -> list[str]:
+    """The run ids Temporal's visibility lists under the course's workflow id."""
+    query = f'WorkflowId = "{workflow_id_for(course)}"'
+    return [execution.run_id async for execution in client.list_workflows(query)]
+
+
+async def check_unavailable(client: Client, pool: asyncpg.Pool, burst: Burst) -> list[str]:
+    """Every course answered 503 has at most one run, and its row names that run (or none, and
+    no status) and is terminal: the problems found, one line each."""
+    await asyncio.sleep(2)  # visibility lags the runs by a second or two
+    problems = []
+    for course in sorted(burst.unavailable):
+        runs = await runs_of(client, course)
+        row = await pool.fetchrow(
+            "SELECT generation_status::text AS status, run_id FROM public.courses WHERE id = $1",
+            uuid.UUID(course),
+        )
+        assert row is not None
+        if len(runs) > 1:
+            problems.append(f"{course}: {len(runs)} runs")
+        elif row["status"] is not None and row["status"] not in TERMINAL:
+            problems.append(f"{course}: left {row['status']}")
+        elif row["run_id"] is not None and row["run_id"] not in runs:
+            problems.append(f"{course}: row names run {row['run_id']}, Temporal lists {runs}")
+    return problems
+
+
+async def workflow_pollers(client: Client, queue: str) -> int:
+    """How many distinct workers poll the orchestration queue (a second worker is up)."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    response = await client.workflow_service.describe_task_queue(request)
+    return len({poller.identity for poller in response.pollers})
+
+
+async def until_pollers(client: Client, queue: str, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while await workflow_pollers(client, queue) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"fewer than {count} workers poll {queue}")
+        await asyncio.sleep(0.5)
+
+
+@dataclasses.dataclass
+class Scenario:
+    client: Client
+    pool: asyncpg.Pool
+    http: httpx.AsyncClient
+    queue: str
+
+    async def ours(self, clients: int, users: int, courses: int, label: str) -> Burst:
+        jobs = await new_jobs(self.pool, users, courses)
+        burst = await our_burst(self.http, self.pool, jobs, clients, label)
+        print(f"  {burst.line()}\n  {burst.finish_line()}", flush=True)
+        return burst
+
+    async def bare(self, clients: int, count: int) -> Burst:
+        burst = await bare_burst(self.client, bare.bare_queue(self.queue), count, clients)
+        print(f"  {burst.line()}", flush=True)
+        await asyncio.sleep(1)  # the baseline runs' close
+        return burst
+
+    async def verify(self, burst: Burst) -> None:
+        problems = await check_unavailable(self.client, self.pool, burst)
+        print(
+            f"  {len(burst.unavailable)} course(s) answered 503 at least once: "
+            f"{len(burst.unavailable) - len(problems)} ended with exactly one run or none"
+            + "".join(f"\n    PROBLEM {line}" for line in problems),
+            flush=True,
+        )
+
+    async def compare(self, clients: int, users: int, courses: int, workers: int) -> Burst:
+        """Bare and ours, same clients and count; print the two ratios against the targets."""
+        count = users * courses * len(TIERS)
+        baseline = await self.bare(clients, count)
+        ours = await self.ours(clients, users, courses, f"gateway x{clients}, {workers} worker(s)")
+        await self.verify(ours)
+        print(ratios(ours, baseline), flush=True)
+        return ours
+
+
+def ratios(ours: Burst, baseline: Burst) -> str:
+    rate, p95 = ours.rate / baseline.rate, ours.p(95) / baseline.p(95)
+    met = rate >= RATE_TARGET and p95 <= P95_TARGET
+    return (
+        f"  start rate {rate:4.0%} of bare (target >= {RATE_TARGET:.0%}), start p95 "
+        f"{p95:4.2f}x bare (target <= {P95_TARGET}x): {'MET' if met else 'NOT MET'}"
+    )
+
+
+async def warm_up(scenario: Scenario) -> None:
+    """Both paths once (sandbox, caches, connections), finished before the measured bursts."""
+    await bare_burst(scenario.client, bare.bare_queue(scenario.queue), 20, 4)
+    jobs = await new_jobs(scenario.pool, 1, 1)
+    await our_burst(scenario.http, scenario.pool, jobs, 4, "warm-up")
+
+
+async def main() -> None:
+    queue = f"bench-burst-{uuid.uuid4().hex[:8]}"
+    total = USERS * COURSES * len(TIERS)
+    async with local_stack("burst") as stack:
+        env = processes.stack_env(stack, queue)
+        print(
+            f"burst benchmark: {total} starts ({USERS} users per tier x {COURSES} courses, "
+            f"stages {STAGE_SECONDS:g} s) from {CLIENTS} clients; gateway and workers as "
+            f"processes, dev server (in-memory), {stack.pg.source} PostgreSQL, "
+            f"{stack.redis_store.source} Redis",
+            flush=True,
+        )
+        procs: list[subprocess.Popen[bytes]] = []
+        with processes.stopped_at_exit(procs):
+            procs += [processes.bare_worker_process(env), processes.worker_process(env)]
+            http, api = await processes.gateway(env, CLIENTS)
+            procs.append(api)
+            try:
+                scenario = Scenario(stack.env.client, stack.pool, http, queue)
+                await warm_up(scenario)
+                one = await scenario.compare(CLIENTS, USERS, COURSES, workers=1)
+                if QUICK:
+                    return
+                await scenario.compare(20, USERS, COURSES, workers=1)
+                await scenario.compare(1, 1, 2, workers=1)
+                procs.append(processes.worker_process(env))
+                await until_pollers(stack.env.client, queue, 2)
+                two = await scenario.compare(CLIENTS, USERS, COURSES, workers=2)
+                print(gain(one, two), flush=True)
+            finally:
+                await http.aclose()
+
+
+def gain(one: Burst, two: Burst) -> str:
+    return (
+        f"  two workers vs one: start rate {two.rate / one.rate:4.2f}x, start p95 "
+        f"{two.p(95) / one.p(95):4.2f}x, time to finish "
+        f"{two.finished_seconds / one.finished_seconds:4.2f}x, 503s {len(one.unavailable)} -> "
+        f"{len(two.unavailable)}"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
