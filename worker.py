@@ -25,6 +25,8 @@ import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import (
+    PollerBehavior,
+    PollerBehaviorAutoscaling,
     PollerBehaviorSimpleMaximum,
     ResourceBasedSlotConfig,
     Worker,
@@ -126,13 +128,21 @@ def orchestration_options(tuning: WorkerSettings) -> dict[str, Any]:
     """The orchestration worker's `Worker` options from its `WORKER_*` settings."""
     return {
         "max_concurrent_workflow_tasks": tuning.workflow_task_slots,
-        "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(tuning.workflow_task_pollers),
+        "workflow_task_poller_behavior": pollers(tuning.workflow_task_pollers, tuning),
         "nonsticky_to_sticky_poll_ratio": tuning.nonsticky_poll_ratio,
         "max_cached_workflows": tuning.sticky_cache_size,
         "max_concurrent_local_activities": tuning.local_activity_slots,
         "max_concurrent_activities": tuning.activity_slots,
-        "activity_task_poller_behavior": PollerBehaviorSimpleMaximum(tuning.activity_pollers),
+        "activity_task_poller_behavior": pollers(tuning.activity_pollers, tuning),
     }
+
+
+def pollers(maximum: int, tuning: WorkerSettings) -> PollerBehavior:
+    """At most `maximum` polls at once; with `WORKER_POLLER_AUTOSCALING`, as many as the server's
+    feedback asks for, from 1 up to that."""
+    if tuning.poller_autoscaling:
+        return PollerBehaviorAutoscaling(minimum=1, maximum=maximum, initial=min(5, maximum))
+    return PollerBehaviorSimpleMaximum(maximum)
 
 
 def stage_workers(client: Client, settings: Settings) -> list[Worker]:

@@ -23,12 +23,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import itertools
 import os
 import random
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 import httpx
@@ -40,12 +41,14 @@ from temporalio.client import Client
 from bench import bare, processes
 from bench.common import local_stack, percentile
 from tests import factories
+from workflows import search_attributes as sa
 from workflows.types import workflow_id_for
 
 TIERS = ("FREE", "BASIC", "STANDARD", "PREMIUM")
 USERS = int(os.environ.get("BENCH_BURST_USERS", "10"))
 COURSES = int(os.environ.get("BENCH_BURST_COURSES", "6"))
 CLIENTS = int(os.environ.get("BENCH_BURST_CLIENTS", "30"))
+ROUNDS = int(os.environ.get("BENCH_BURST_ROUNDS", "2"))
 QUICK = os.environ.get("BENCH_BURST_QUICK", "") == "1"  # the first comparison only
 STAGE_SECONDS = 1.0
 ANSWERED = (200, 202, 429)
@@ -70,6 +73,18 @@ class Burst:
     @property
     def rate(self) -> float:
         return len(self.latencies) / self.seconds
+
+    def merged(self, other: Burst) -> Burst:
+        """Two rounds of one burst as one: samples pooled, times added."""
+        return Burst(
+            self.label,
+            self.latencies + other.latencies,
+            self.statuses + other.statuses,
+            self.seconds + other.seconds,
+            self.admitted | other.admitted,
+            self.unavailable | other.unavailable,
+            self.finished_seconds + other.finished_seconds,
+        )
 
     def p(self, q: float) -> float:
         return percentile(self.latencies, q)
@@ -133,13 +148,21 @@ async def new_jobs(pool: asyncpg.Pool, users_per_tier: int, courses: int) -> lis
 
 
 async def our_burst(
-    http: httpx.AsyncClient, pool: asyncpg.Pool, jobs: list[Job], clients: int, label: str
+    gateways: Sequence[httpx.AsyncClient],
+    pool: asyncpg.Pool,
+    jobs: list[Job],
+    clients: int,
+    label: str,
 ) -> Burst:
+    """`jobs` started from `clients` clients, each request sent to the next of `gateways` in
+    turn (a retry too); returns once every admitted course has finished."""
     burst = Burst(label)
+    turn = itertools.count()
 
     async def send(job: Job) -> None:
         course, token = job
         while True:
+            http = gateways[next(turn) % len(gateways)]
             began = time.perf_counter()
             response = await http.post(
                 f"/api/v1/courses/{course}/generation", headers=factories.bearer(token)
@@ -181,31 +204,55 @@ async def all_finished(pool: asyncpg.Pool, courses: set[str], timeout: float = 6
     raise RuntimeError(f"admitted courses still running after {timeout:.0f} s")
 
 
-async def runs_of(client: Client, course: str) -> list[str]:
-    """The run ids Temporal's visibility lists under the course's workflow id."""
+@dataclasses.dataclass(frozen=True)
+class Run:
+    run_id: str
+    generation_status: str | None  # `rejected`: refused by admission, nothing generated
+
+
+async def runs_of(client: Client, course: str) -> list[Run]:
+    """The runs Temporal's visibility lists under the course's workflow id."""
     query = f'WorkflowId = "{workflow_id_for(course)}"'
-    return [execution.run_id async for execution in client.list_workflows(query)]
+    return [
+        Run(execution.run_id, execution.typed_search_attributes.get(sa.GENERATION_STATUS))
+        async for execution in client.list_workflows(query)
+    ]
 
 
-async def check_unavailable(client: Client, pool: asyncpg.Pool, burst: Burst) -> list[str]:
-    """Every course answered 503 has at most one run, and its row names that run (or none, and
-    no status) and is terminal: the problems found, one line each."""
+@dataclasses.dataclass
+class Check:
+    """What the courses answered 503 ended with."""
+
+    one_or_none: int = 0
+    also_refused: int = 0  # of those, courses with a refused run beside it
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+
+async def check_unavailable(client: Client, pool: asyncpg.Pool, burst: Burst) -> Check:
+    """Every course answered 503 has at most one run that generated (any other run was refused
+    by admission, a start the client never saw answered), its row names that run (or no run
+    and no status) and is terminal."""
     await asyncio.sleep(2)  # visibility lags the runs by a second or two
-    problems = []
+    check = Check()
     for course in sorted(burst.unavailable):
         runs = await runs_of(client, course)
+        generated = [run for run in runs if run.generation_status != "rejected"]
         row = await pool.fetchrow(
             "SELECT generation_status::text AS status, run_id FROM public.courses WHERE id = $1",
             uuid.UUID(course),
         )
         assert row is not None
-        if len(runs) > 1:
-            problems.append(f"{course}: {len(runs)} runs")
+        shown = [(run.run_id[:8], run.generation_status) for run in runs]
+        if len(generated) > 1:
+            check.problems.append(f"{course}: {len(generated)} runs generated {shown}")
         elif row["status"] is not None and row["status"] not in TERMINAL:
-            problems.append(f"{course}: left {row['status']}")
-        elif row["run_id"] is not None and row["run_id"] not in runs:
-            problems.append(f"{course}: row names run {row['run_id']}, Temporal lists {runs}")
-    return problems
+            check.problems.append(f"{course}: left {row['status']} {shown}")
+        elif row["run_id"] is not None and row["run_id"] not in {r.run_id for r in generated}:
+            check.problems.append(f"{course}: row names run {row['run_id']}, runs {shown}")
+        else:
+            check.one_or_none += 1
+            check.also_refused += len(runs) > len(generated)
+    return check
 
 
 async def workflow_pollers(client: Client, queue: str) -> int:
@@ -233,36 +280,52 @@ class Scenario:
     pool: asyncpg.Pool
     http: httpx.AsyncClient
     queue: str
+    cpu: processes.CpuMeter
 
     async def ours(self, clients: int, users: int, courses: int, label: str) -> Burst:
         jobs = await new_jobs(self.pool, users, courses)
-        burst = await our_burst(self.http, self.pool, jobs, clients, label)
-        print(f"  {burst.line()}\n  {burst.finish_line()}", flush=True)
+        self.cpu.start()
+        burst = await our_burst([self.http], self.pool, jobs, clients, label)
+        print(f"  {burst.line()}\n  {burst.finish_line()}\n  {'':<34} {self.cpu.line()}")
         return burst
 
     async def bare(self, clients: int, count: int) -> Burst:
+        self.cpu.start()
         burst = await bare_burst(self.client, bare.bare_queue(self.queue), count, clients)
-        print(f"  {burst.line()}", flush=True)
         await asyncio.sleep(1)  # the baseline runs' close
+        print(f"  {burst.line()}\n  {'':<34} {self.cpu.line()}", flush=True)
         return burst
 
     async def verify(self, burst: Burst) -> None:
-        problems = await check_unavailable(self.client, self.pool, burst)
+        check = await check_unavailable(self.client, self.pool, burst)
         print(
             f"  {len(burst.unavailable)} course(s) answered 503 at least once: "
-            f"{len(burst.unavailable) - len(problems)} ended with exactly one run or none"
-            + "".join(f"\n    PROBLEM {line}" for line in problems),
+            f"{check.one_or_none} ended with exactly one generating run or none "
+            f"({check.also_refused} of them also with a run refused by admission)"
+            + "".join(f"\n    PROBLEM {line}" for line in check.problems),
             flush=True,
         )
 
     async def compare(self, clients: int, users: int, courses: int, workers: int) -> Burst:
-        """Bare and ours, same clients and count; print the two ratios against the targets."""
+        """Bare and ours, same clients and count, in `ROUNDS` rounds of alternating order
+        (bare first, then ours first); print the pooled ratios against the targets."""
         count = users * courses * len(TIERS)
-        baseline = await self.bare(clients, count)
-        ours = await self.ours(clients, users, courses, f"gateway x{clients}, {workers} worker(s)")
-        await self.verify(ours)
-        print(ratios(ours, baseline), flush=True)
-        return ours
+        label = f"gateway x{clients}, {workers} worker(s)"
+        pooled: dict[str, Burst] = {}
+        for number in range(ROUNDS):
+            steps: list[tuple[str, Callable[[], Awaitable[Burst]]]] = [
+                ("bare", lambda: self.bare(clients, count)),
+                ("ours", lambda: self.ours(clients, users, courses, label)),
+            ]
+            for side, step in steps if number % 2 == 0 else steps[::-1]:
+                burst = await step()
+                pooled[side] = pooled[side].merged(burst) if side in pooled else burst
+        await self.verify(pooled["ours"])
+        if ROUNDS > 1:
+            print(f"  pooled over {ROUNDS} rounds:\n  {pooled['bare'].line()}")
+            print(f"  {pooled['ours'].line()}\n  {pooled['ours'].finish_line()}")
+        print(ratios(pooled["ours"], pooled["bare"]), flush=True)
+        return pooled["ours"]
 
 
 def ratios(ours: Burst, baseline: Burst) -> str:
@@ -278,7 +341,7 @@ async def warm_up(scenario: Scenario) -> None:
     """Both paths once (sandbox, caches, connections), finished before the measured bursts."""
     await bare_burst(scenario.client, bare.bare_queue(scenario.queue), 20, 4)
     jobs = await new_jobs(scenario.pool, 1, 1)
-    await our_burst(scenario.http, scenario.pool, jobs, 4, "warm-up")
+    await our_burst([scenario.http], scenario.pool, jobs, 4, "warm-up")
 
 
 async def main() -> None:
@@ -298,8 +361,13 @@ async def main() -> None:
             procs += [processes.bare_worker_process(env), processes.worker_process(env)]
             http, api = await processes.gateway(env, CLIENTS)
             procs.append(api)
+            address = stack.env.client.service_client.config.target_host
+            pids = {"dev server": processes.dev_server_pid(address) or 0, "gateway": api.pid}
+            pids |= {"bare worker": procs[0].pid, "worker": procs[1].pid}
             try:
-                scenario = Scenario(stack.env.client, stack.pool, http, queue)
+                scenario = Scenario(
+                    stack.env.client, stack.pool, http, queue, processes.CpuMeter(pids)
+                )
                 await warm_up(scenario)
                 one = await scenario.compare(CLIENTS, USERS, COURSES, workers=1)
                 if QUICK:
@@ -307,6 +375,7 @@ async def main() -> None:
                 await scenario.compare(20, USERS, COURSES, workers=1)
                 await scenario.compare(1, 1, 2, workers=1)
                 procs.append(processes.worker_process(env))
+                pids["worker 2"] = procs[-1].pid
                 await until_pollers(stack.env.client, queue, 2)
                 two = await scenario.compare(CLIENTS, USERS, COURSES, workers=2)
                 print(gain(one, two), flush=True)

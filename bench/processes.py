@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 
@@ -99,3 +101,45 @@ async def gateway(
         await http.aclose()
         raise
     return http, proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process `pid` has used so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def dev_server_pid(address: str) -> int | None:
+    """The dev server process listening on `address` (`host:port`), found by its command line."""
+    port = address.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"start-dev" in argv and port.encode() in argv:
+            return int(entry.name)
+    return None
+
+
+@dataclasses.dataclass
+class CpuMeter:
+    """CPU seconds each named process used between `start()` and `read()`."""
+
+    pids: dict[str, int]
+    _base: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def start(self) -> None:
+        self._base = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def read(self) -> dict[str, float]:
+        used = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        return {name: seconds - self._base.get(name, 0.0) for name, seconds in used.items()}
+
+    def line(self) -> str:
+        return "CPU s: " + ", ".join(f"{name} {used:.1f}" for name, used in self.read().items())
