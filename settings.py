@@ -98,6 +98,10 @@ class ApiSettings(_Group):
         default=30, ge=0, validation_alias="START_RATE_LIMIT_PER_MINUTE"
     )
     start_timeout_seconds: float = Field(default=5, gt=0, validation_alias="START_TIMEOUT_SECONDS")
+    # uvicorn's own options (`auto` takes uvloop and httptools, both installed with uvicorn).
+    loop: Literal["auto", "asyncio", "uvloop"] = Field(default="auto", validation_alias="API_LOOP")
+    http: Literal["auto", "h11", "httptools"] = Field(default="auto", validation_alias="API_HTTP")
+    backlog: int = Field(default=2048, ge=1, validation_alias="API_BACKLOG")
 
     _split = field_validator("cors_origins", mode="before")(_split_csv)
 
@@ -214,10 +218,10 @@ class WorkerSettings(_Group):
         default=100, ge=1, validation_alias="WORKER_WORKFLOW_TASK_SLOTS"
     )
     workflow_task_pollers: int = Field(
-        default=5, ge=2, validation_alias="WORKER_WORKFLOW_TASK_POLLERS"
+        default=20, ge=2, validation_alias="WORKER_WORKFLOW_TASK_POLLERS"
     )
     nonsticky_poll_ratio: float = Field(
-        default=0.2, gt=0, le=1, validation_alias="WORKER_NONSTICKY_POLL_RATIO"
+        default=0.5, gt=0, lt=1, validation_alias="WORKER_NONSTICKY_POLL_RATIO"
     )
     sticky_cache_size: int = Field(default=1000, ge=0, validation_alias="WORKER_STICKY_CACHE_SIZE")
     local_activity_slots: int = Field(

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 import httpx
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import EventType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
@@ -69,6 +69,7 @@ class Burst:
     admitted: set[str] = dataclasses.field(default_factory=set)
     unavailable: set[str] = dataclasses.field(default_factory=set)  # courses answered 503
     finished_seconds: float = 0.0
+    first_task_waits: list[float] = dataclasses.field(default_factory=list)  # ms
 
     @property
     def rate(self) -> float:
@@ -84,6 +85,7 @@ class Burst:
             self.admitted | other.admitted,
             self.unavailable | other.unavailable,
             self.finished_seconds + other.finished_seconds,
+            self.first_task_waits + other.first_task_waits,
         )
 
     def p(self, q: float) -> float:
@@ -97,10 +99,16 @@ class Burst:
         )
 
     def finish_line(self) -> str:
-        done = len(self.admitted)
+        done, waits = len(self.admitted), self.first_task_waits
+        waited = (
+            f"; first workflow task waited p50 {percentile(waits, 50):.0f} ms, "
+            f"p95 {percentile(waits, 95):.0f} ms"
+            if waits
+            else ""
+        )
         return (
             f"{'':<34} {done} admitted courses finished {self.finished_seconds:6.1f} s after the "
-            f"first start = {done / self.finished_seconds:5.2f} courses/s"
+            f"first start = {done / self.finished_seconds:5.2f} courses/s{waited}"
         )
 
 
@@ -204,6 +212,24 @@ async def all_finished(pool: asyncpg.Pool, courses: set[str], timeout: float = 6
     raise RuntimeError(f"admitted courses still running after {timeout:.0f} s")
 
 
+FIRST_TASK = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+}
+
+
+async def first_task_waits(client: Client, courses: set[str]) -> list[float]:
+    """How long (ms) each course's latest run's first workflow task waited for a worker: the
+    time from its scheduling to its start, both in the run's history."""
+    waits = []
+    for course in courses:
+        history = await client.get_workflow_handle(workflow_id_for(course)).fetch_history()
+        scheduled, started = [e for e in history.events if e.event_type in FIRST_TASK][:2]
+        delta = started.event_time.ToDatetime() - scheduled.event_time.ToDatetime()
+        waits.append(delta.total_seconds() * 1000)
+    return waits
+
+
 @dataclasses.dataclass(frozen=True)
 class Run:
     run_id: str
@@ -217,6 +243,23 @@ async def runs_of(client: Client, course: str) -> list[Run]:
         Run(execution.run_id, execution.typed_search_attributes.get(sa.GENERATION_STATUS))
         async for execution in client.list_workflows(query)
     ]
+
+
+async def story(client: Client, course: str, run_id: str) -> str:
+    """One run's history in a line (start time, event types, failure messages): what a problem
+    report needs to be read."""
+    handle = client.get_workflow_handle(workflow_id_for(course), run_id=run_id)
+    history = await handle.fetch_history()
+    began = history.events[0].event_time.ToDatetime()
+    parts = []
+    for event in history.events:
+        kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()
+        failure = ""
+        for attribute in ("workflow_execution_failed_event_attributes",):
+            if event.HasField(attribute):
+                failure = f"({getattr(event, attribute).failure.message})"
+        parts.append(f"{kind}{failure}")
+    return f"      run {run_id} started {began:%H:%M:%S.%f}: {' '.join(parts)}"
 
 
 @dataclasses.dataclass
@@ -245,6 +288,7 @@ async def check_unavailable(client: Client, pool: asyncpg.Pool, burst: Burst) ->
         shown = [(run.run_id[:8], run.generation_status) for run in runs]
         if len(generated) > 1:
             check.problems.append(f"{course}: {len(generated)} runs generated {shown}")
+            check.problems += [await story(client, course, run.run_id) for run in runs]
         elif row["status"] is not None and row["status"] not in TERMINAL:
             check.problems.append(f"{course}: left {row['status']} {shown}")
         elif row["run_id"] is not None and row["run_id"] not in {r.run_id for r in generated}:
@@ -286,6 +330,7 @@ class Scenario:
         jobs = await new_jobs(self.pool, users, courses)
         self.cpu.start()
         burst = await our_burst([self.http], self.pool, jobs, clients, label)
+        burst.first_task_waits = await first_task_waits(self.client, burst.admitted)
         print(f"  {burst.line()}\n  {burst.finish_line()}\n  {'':<34} {self.cpu.line()}")
         return burst
 
