@@ -233,7 +233,13 @@ async def first_task_waits(client: Client, courses: set[str]) -> list[float]:
 @dataclasses.dataclass(frozen=True)
 class Run:
     run_id: str
-    generation_status: str | None  # `rejected`: refused by admission, nothing generated
+    generation_status: str | None
+
+    @property
+    def generated(self) -> bool:
+        """Admitted: a refused run (`rejected`, or no status: a store did not answer its
+        admission, answered 503) generated nothing."""
+        return self.generation_status not in (None, "rejected")
 
 
 async def runs_of(client: Client, course: str) -> list[Run]:
@@ -267,19 +273,19 @@ class Check:
     """What the courses answered 503 ended with."""
 
     one_or_none: int = 0
-    also_refused: int = 0  # of those, courses with a refused run beside it
+    also_refused: int = 0  # of those, courses with a refused run beside the one
     problems: list[str] = dataclasses.field(default_factory=list)
 
 
 async def check_unavailable(client: Client, pool: asyncpg.Pool, burst: Burst) -> Check:
     """Every course answered 503 has at most one run that generated (any other run was refused
-    by admission, a start the client never saw answered), its row names that run (or no run
-    and no status) and is terminal."""
+    by admission, answered with a refusal or a 503 the client retried), its row names that run
+    (or no run and no status) and is terminal."""
     await asyncio.sleep(2)  # visibility lags the runs by a second or two
     check = Check()
     for course in sorted(burst.unavailable):
         runs = await runs_of(client, course)
-        generated = [run for run in runs if run.generation_status != "rejected"]
+        generated = [run for run in runs if run.generated]
         row = await pool.fetchrow(
             "SELECT generation_status::text AS status, run_id FROM public.courses WHERE id = $1",
             uuid.UUID(course),
