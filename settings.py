@@ -230,6 +230,7 @@ class WorkerSettings(_Group):
     activity_slots: int = Field(default=100, ge=1, validation_alias="WORKER_ACTIVITY_SLOTS")
     activity_pollers: int = Field(default=5, ge=1, validation_alias="WORKER_ACTIVITY_POLLERS")
     poller_autoscaling: bool = Field(default=False, validation_alias="WORKER_POLLER_AUTOSCALING")
+    workflow_sandbox: bool = Field(default=True, validation_alias="WORKER_WORKFLOW_SANDBOX")
 
 
 class ReconcileSettings(_Group):

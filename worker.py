@@ -29,6 +29,7 @@ from temporalio.worker import (
     PollerBehaviorAutoscaling,
     PollerBehaviorSimpleMaximum,
     ResourceBasedSlotConfig,
+    UnsandboxedWorkflowRunner,
     Worker,
     WorkerTuner,
 )
@@ -117,7 +118,6 @@ def build_workers(
             course.finish_generation,
             metrics.record_metric,
         ],
-        workflow_runner=WORKFLOW_RUNNER,
         graceful_shutdown_timeout=SHUTDOWN_GRACE,
         **orchestration_options(settings.worker),
     )
@@ -126,7 +126,9 @@ def build_workers(
 
 def orchestration_options(tuning: WorkerSettings) -> dict[str, Any]:
     """The orchestration worker's `Worker` options from its `WORKER_*` settings."""
+    runner = WORKFLOW_RUNNER if tuning.workflow_sandbox else UnsandboxedWorkflowRunner()
     return {
+        "workflow_runner": runner,
         "max_concurrent_workflow_tasks": tuning.workflow_task_slots,
         "workflow_task_poller_behavior": pollers(tuning.workflow_task_pollers, tuning),
         "nonsticky_to_sticky_poll_ratio": tuning.nonsticky_poll_ratio,

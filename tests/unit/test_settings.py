@@ -83,6 +83,7 @@ EXACT_NAMES = [
     ("WORKER_ACTIVITY_SLOTS", "34", "worker.activity_slots", 34),
     ("WORKER_ACTIVITY_POLLERS", "35", "worker.activity_pollers", 35),
     ("WORKER_POLLER_AUTOSCALING", "true", "worker.poller_autoscaling", True),
+    ("WORKER_WORKFLOW_SANDBOX", "false", "worker.workflow_sandbox", False),
     ("API_LOOP", "asyncio", "api.loop", "asyncio"),
     ("API_HTTP", "h11", "api.http", "h11"),
     ("API_BACKLOG", "64", "api.backlog", 64),

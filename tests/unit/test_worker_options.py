@@ -3,10 +3,14 @@ from the `API_*` ones, each to the option it names (docs/operations.md, "Tuning"
 
 from __future__ import annotations
 
-from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum
+from temporalio.worker import (
+    PollerBehaviorAutoscaling,
+    PollerBehaviorSimpleMaximum,
+    UnsandboxedWorkflowRunner,
+)
 
 from tests.factories import make_settings
-from worker import orchestration_options
+from worker import WORKFLOW_RUNNER, orchestration_options
 
 TUNED = {
     "WORKER_WORKFLOW_TASK_SLOTS": "30",
@@ -22,6 +26,7 @@ TUNED = {
 def test_each_setting_reaches_its_worker_option() -> None:
     options = orchestration_options(make_settings(TUNED).worker)
     assert options == {
+        "workflow_runner": WORKFLOW_RUNNER,
         "max_concurrent_workflow_tasks": 30,
         "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(12),
         "nonsticky_to_sticky_poll_ratio": 0.25,
@@ -40,6 +45,14 @@ def test_autoscaling_pollers_scale_up_to_the_same_maxima() -> None:
     )
     assert workflow == PollerBehaviorAutoscaling(minimum=1, maximum=12, initial=5)
     assert activity == PollerBehaviorAutoscaling(minimum=1, maximum=3, initial=3)
+
+
+def test_the_sandbox_can_be_turned_off() -> None:
+    """Off: the workflow runs unsandboxed (less CPU per task); on, by default: the sandbox with
+    our own packages passed through."""
+    runner = orchestration_options(make_settings(WORKER_WORKFLOW_SANDBOX="false").worker)
+    assert isinstance(runner["workflow_runner"], UnsandboxedWorkflowRunner)
+    assert orchestration_options(make_settings().worker)["workflow_runner"] is WORKFLOW_RUNNER
 
 
 def test_defaults_poll_the_workflow_queue_wider_than_the_sdk() -> None:
