@@ -70,6 +70,7 @@ class Burst:
     unavailable: set[str] = dataclasses.field(default_factory=set)  # courses answered 503
     finished_seconds: float = 0.0
     first_task_waits: list[float] = dataclasses.field(default_factory=list)  # ms
+    first_task_takes: list[float] = dataclasses.field(default_factory=list)  # ms
 
     @property
     def rate(self) -> float:
@@ -86,6 +87,7 @@ class Burst:
             self.unavailable | other.unavailable,
             self.finished_seconds + other.finished_seconds,
             self.first_task_waits + other.first_task_waits,
+            self.first_task_takes + other.first_task_takes,
         )
 
     def p(self, q: float) -> float:
@@ -99,10 +101,11 @@ class Burst:
         )
 
     def finish_line(self) -> str:
-        done, waits = len(self.admitted), self.first_task_waits
+        done, waits, takes = len(self.admitted), self.first_task_waits, self.first_task_takes
         waited = (
-            f"; first workflow task waited p50 {percentile(waits, 50):.0f} ms, "
-            f"p95 {percentile(waits, 95):.0f} ms"
+            f"\n{'':<36} first workflow task waited p50 {percentile(waits, 50):.0f} ms, p95 "
+            f"{percentile(waits, 95):.0f} ms, took p50 {percentile(takes, 50):.0f} ms, p95 "
+            f"{percentile(takes, 95):.0f} ms"
             if waits
             else ""
         )
@@ -212,22 +215,28 @@ async def all_finished(pool: asyncpg.Pool, courses: set[str], timeout: float = 6
     raise RuntimeError(f"admitted courses still running after {timeout:.0f} s")
 
 
-FIRST_TASK = {
+FIRST_TASK = (
     EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
     EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
-}
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+)
 
 
-async def first_task_waits(client: Client, courses: set[str]) -> list[float]:
-    """How long (ms) each course's latest run's first workflow task waited for a worker: the
-    time from its scheduling to its start, both in the run's history."""
-    waits = []
+async def first_tasks(client: Client, courses: set[str]) -> tuple[list[float], list[float]]:
+    """Of each course's latest run's first workflow task, from the run's history (ms): how long
+    it waited for a worker (scheduled to started) and how long the worker took (started to
+    completed: the lease and the claim, after which the start is answered)."""
+    waits, takes = [], []
     for course in courses:
         history = await client.get_workflow_handle(workflow_id_for(course)).fetch_history()
-        scheduled, started = [e for e in history.events if e.event_type in FIRST_TASK][:2]
-        delta = started.event_time.ToDatetime() - scheduled.event_time.ToDatetime()
-        waits.append(delta.total_seconds() * 1000)
-    return waits
+        times = {}
+        for event in history.events:
+            if event.event_type in FIRST_TASK and event.event_type not in times:
+                times[event.event_type] = event.event_time.ToDatetime()
+        scheduled, started, completed = (times[kind] for kind in FIRST_TASK)
+        waits.append((started - scheduled).total_seconds() * 1000)
+        takes.append((completed - started).total_seconds() * 1000)
+    return waits, takes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,7 +345,9 @@ class Scenario:
         jobs = await new_jobs(self.pool, users, courses)
         self.cpu.start()
         burst = await our_burst([self.http], self.pool, jobs, clients, label)
-        burst.first_task_waits = await first_task_waits(self.client, burst.admitted)
+        burst.first_task_waits, burst.first_task_takes = await first_tasks(
+            self.client, burst.admitted
+        )
         print(f"  {burst.line()}\n  {burst.finish_line()}\n  {'':<34} {self.cpu.line()}")
         return burst
 
