@@ -98,6 +98,10 @@ class ApiSettings(_Group):
         default=30, ge=0, validation_alias="START_RATE_LIMIT_PER_MINUTE"
     )
     start_timeout_seconds: float = Field(default=5, gt=0, validation_alias="START_TIMEOUT_SECONDS")
+    # uvicorn's own options (`auto` takes uvloop and httptools, both installed with uvicorn).
+    loop: Literal["auto", "asyncio", "uvloop"] = Field(default="auto", validation_alias="API_LOOP")
+    http: Literal["auto", "h11", "httptools"] = Field(default="auto", validation_alias="API_HTTP")
+    backlog: int = Field(default=2048, ge=1, validation_alias="API_BACKLOG")
 
     _split = field_validator("cors_origins", mode="before")(_split_csv)
 
@@ -205,6 +209,30 @@ class StageSettings(_Group):
         return value
 
 
+class WorkerSettings(_Group):
+    """The orchestration worker's Temporal options (docs/operations.md, "Tuning"): how many
+    workflow tasks it polls and runs at once, how many runs it keeps cached (sticky), and the
+    slots of its local and regular activities."""
+
+    workflow_task_slots: int = Field(
+        default=100, ge=1, validation_alias="WORKER_WORKFLOW_TASK_SLOTS"
+    )
+    workflow_task_pollers: int = Field(
+        default=20, ge=2, validation_alias="WORKER_WORKFLOW_TASK_POLLERS"
+    )
+    nonsticky_poll_ratio: float = Field(
+        default=0.5, gt=0, lt=1, validation_alias="WORKER_NONSTICKY_POLL_RATIO"
+    )
+    sticky_cache_size: int = Field(default=1000, ge=0, validation_alias="WORKER_STICKY_CACHE_SIZE")
+    local_activity_slots: int = Field(
+        default=100, ge=1, validation_alias="WORKER_LOCAL_ACTIVITY_SLOTS"
+    )
+    activity_slots: int = Field(default=100, ge=1, validation_alias="WORKER_ACTIVITY_SLOTS")
+    activity_pollers: int = Field(default=5, ge=1, validation_alias="WORKER_ACTIVITY_POLLERS")
+    poller_autoscaling: bool = Field(default=False, validation_alias="WORKER_POLLER_AUTOSCALING")
+    workflow_sandbox: bool = Field(default=True, validation_alias="WORKER_WORKFLOW_SANDBOX")
+
+
 class ReconcileSettings(_Group):
     """The reconciler's Schedule: every `interval_seconds` (0 = no Schedule: off)."""
 
@@ -277,6 +305,7 @@ class Settings:
     admission: AdmissionSettings
     workflow: WorkflowSettings
     stages: StageSettings
+    worker: WorkerSettings
     reconcile: ReconcileSettings
     log: LogSettings
     telemetry: TelemetrySettings
@@ -300,6 +329,7 @@ _GROUPS = {
     "admission": AdmissionSettings,
     "workflow": WorkflowSettings,
     "stages": StageSettings,
+    "worker": WorkerSettings,
     "reconcile": ReconcileSettings,
     "log": LogSettings,
     "telemetry": TelemetrySettings,

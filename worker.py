@@ -27,7 +27,15 @@ import asyncpg
 import redis.asyncio as aioredis
 from temporalio.client import Client
 from temporalio.runtime import Runtime
-from temporalio.worker import ResourceBasedSlotConfig, Worker, WorkerTuner
+from temporalio.worker import (
+    PollerBehavior,
+    PollerBehaviorAutoscaling,
+    PollerBehaviorSimpleMaximum,
+    ResourceBasedSlotConfig,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkerTuner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import temporal_connect
@@ -45,7 +53,7 @@ from db.repository import CourseRepository
 from observability import configure_tracing, metrics_runtime_or_exit
 from reconciler.schedule import PassTrigger, apply_schedule, start_pass
 from reconciler.wiring import build_reconciler
-from settings import Settings, settings_or_exit
+from settings import Settings, WorkerSettings, settings_or_exit
 from telemetry import configure_logging, run_then_exit
 from webhooks.addresses import AddressGuard
 from webhooks.dispatcher import Dispatcher, DispatchPolicy
@@ -129,10 +137,33 @@ def build_workers(
             reconcile.leases_page,
             reconcile.finish,
         ],
-        workflow_runner=WORKFLOW_RUNNER,
         graceful_shutdown_timeout=SHUTDOWN_GRACE,
+        **orchestration_options(settings.worker),
     )
     return [orchestration, *stage_workers(client, settings)]
+
+
+def orchestration_options(tuning: WorkerSettings) -> dict[str, Any]:
+    """The orchestration worker's `Worker` options from its `WORKER_*` settings."""
+    runner = WORKFLOW_RUNNER if tuning.workflow_sandbox else UnsandboxedWorkflowRunner()
+    return {
+        "workflow_runner": runner,
+        "max_concurrent_workflow_tasks": tuning.workflow_task_slots,
+        "workflow_task_poller_behavior": pollers(tuning.workflow_task_pollers, tuning),
+        "nonsticky_to_sticky_poll_ratio": tuning.nonsticky_poll_ratio,
+        "max_cached_workflows": tuning.sticky_cache_size,
+        "max_concurrent_local_activities": tuning.local_activity_slots,
+        "max_concurrent_activities": tuning.activity_slots,
+        "activity_task_poller_behavior": pollers(tuning.activity_pollers, tuning),
+    }
+
+
+def pollers(maximum: int, tuning: WorkerSettings) -> PollerBehavior:
+    """At most `maximum` polls at once; with `WORKER_POLLER_AUTOSCALING`, as many as the server's
+    feedback asks for, from 1 up to that."""
+    if tuning.poller_autoscaling:
+        return PollerBehaviorAutoscaling(minimum=1, maximum=maximum, initial=min(5, maximum))
+    return PollerBehaviorSimpleMaximum(maximum)
 
 
 def stage_workers(client: Client, settings: Settings) -> list[Worker]:

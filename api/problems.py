@@ -24,6 +24,9 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 DEPENDENCY_RETRY_AFTER_SECONDS = 5
 TEMPORAL_UNAVAILABLE = "temporal is unavailable"
 MAY_STILL_START = "the run may still start; retrying this request attaches to it"
+# A start that timed out is most likely admitted moments later, and its retry only attaches:
+# the client is told to come back soon, not after an outage's pause.
+MAY_STILL_START_RETRY_AFTER_SECONDS = 1
 # What a failed update-with-start raises (`start_problem` maps each).
 START_ERRORS = (RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError)
 
@@ -113,8 +116,8 @@ class RateLimited(Problem):
 class DependencyUnavailable(Problem):
     status, slug, title = 503, "dependency-unavailable", "A dependency is unavailable"
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)})
+    def __init__(self, detail: str, retry_after: int = DEPENDENCY_RETRY_AFTER_SECONDS) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
 def problem_from(exc: BaseException) -> Problem:
@@ -160,7 +163,7 @@ def start_problem(exc: BaseException) -> Problem:
     status = exc.status if isinstance(exc, RPCError) else None
     late = isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError)
     if late or status == RPCStatusCode.DEADLINE_EXCEEDED:
-        return DependencyUnavailable(MAY_STILL_START)
+        return DependencyUnavailable(MAY_STILL_START, MAY_STILL_START_RETRY_AFTER_SECONDS)
     if status == RPCStatusCode.UNAVAILABLE:
         return DependencyUnavailable(TEMPORAL_UNAVAILABLE)
     log.error("admission update failed", error=type(exc).__name__)

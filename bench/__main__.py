@@ -13,7 +13,17 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
-BENCHMARKS = ("progress", "admission", "orchestration", "gateway", "tracing", "sse", "reconcile")
+BENCHMARKS = (
+    "progress",
+    "admission",
+    "orchestration",
+    "gateway",
+    "tracing",
+    "sse",
+    "burst",
+    "twin",
+    "reconcile",
+)
 
 Main = Callable[[], Coroutine[Any, Any, None]]
 

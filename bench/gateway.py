@@ -3,8 +3,8 @@
 The API runs as its own process (`python -m api`, uvicorn) against a dev server, PostgreSQL and
 Redis. The workers run in this process by default (`BENCH_WORKER=inline`: `worker.build_workers`,
 exactly production's worker configuration, plus the baseline's worker); `BENCH_WORKER=process`
-runs production's `python -m worker` and the baseline's worker (`python -m bench.gateway
-bare-worker`) as two more processes instead. On this 2-core machine the process layout did not
+runs production's `python -m worker` and the baseline's worker (`python -m bench.bare`) as two
+more processes instead. On this 2-core machine the process layout did not
 help: at 20 clients the dev server, PostgreSQL and the Python processes saturate both cores
 whichever way the workers are laid out (start p95 1087 ms inline vs 1179 ms as processes, bare
 407 vs 414 ms), so the default stays inline. In alternating rounds on the same server it
@@ -36,57 +36,25 @@ import contextlib
 import dataclasses
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
-from temporalio import activity, workflow
+import asyncpg
+import httpx
+from temporalio.client import Client
+from temporalio.worker import Worker
 
-with workflow.unsafe.imports_passed_through():
-    import asyncpg
-    import httpx
-    from redis.asyncio import Redis
-    from temporalio.client import Client, WithStartWorkflowOperation
-    from temporalio.common import WorkflowIDConflictPolicy
-    from temporalio.worker import Worker
-
-    import embedded
-    from bench.common import local_stack, percentile
-    from tests import factories
-    from workflows.types import workflow_id_for
+from bench import bare, processes
+from bench.common import Stack, local_stack, percentile
+from tests import factories
+from workflows.types import workflow_id_for
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "20"))
 WORKER_MODE = os.environ.get("BENCH_WORKER", "inline")  # "inline" | "process"
 PER_CLIENT = int(os.environ.get("BENCH_PER_CLIENT", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
-_TIMEOUT = timedelta(seconds=10)
 Course = tuple[str, str, str]  # course id, its owner's user id, the owner's token
-
-
-@activity.defn(name="bench_gateway_noop")
-async def noop() -> None:
-    return None
-
-
-@workflow.defn(name="BenchBareAdmission")
-class BareAdmission:
-    """The baseline: an update answered after one no-op local activity, then the run ends."""
-
-    def __init__(self) -> None:
-        self._answered = False
-
-    @workflow.run
-    async def run(self, token: str) -> str:
-        await workflow.wait_condition(lambda: self._answered)
-        return token
-
-    @workflow.update
-    async def admit(self, token: str) -> str:
-        await workflow.execute_local_activity(noop, start_to_close_timeout=_TIMEOUT)
-        self._answered = True
-        return "admitted"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,16 +135,7 @@ class Bench:
 
     async def bare_start(self) -> Latencies:
         async def start(_: int) -> None:
-            operation = WithStartWorkflowOperation(
-                BareAdmission.run,
-                "token",
-                id=f"bench-bare-{uuid.uuid4().hex}",
-                task_queue=f"{self.queue}-bare",
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
-            await self.client.execute_update_with_start_workflow(
-                BareAdmission.admit, "token", start_workflow_operation=operation
-            )
+            await bare.bare_start(self.client, bare.bare_queue(self.queue))
 
         return await clients("bare update-with-start (1 local activity)", start)
 
@@ -221,64 +180,21 @@ class Bench:
         return await clients("bare describe()", describe)
 
 
-def api_process(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    return _process([sys.executable, "-m", "api"], {**env, "API_PORT": str(port)})
-
-
-async def wait_ready(http: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the API exited with {proc.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if (await http.get("/readyz")).status_code == 200:
-                return
-        await asyncio.sleep(0.2)
-    raise RuntimeError("the API did not become ready within 60 s")
-
-
-def bare_worker(client: Client, queue: str) -> Worker:
-    return Worker(client, task_queue=queue, workflows=[BareAdmission], activities=[noop])
-
-
-def workers(bench: Bench, redis: Redis, env: dict[str, str]) -> list[Worker]:
+def workers(stack: Stack, env: dict[str, str]) -> list[Worker]:
     """`BENCH_WORKER=inline` (the default): the workers in this process, next to the load
     generator."""
     from worker import build_workers
 
     settings = factories.make_settings(env)  # as `python -m worker` reads them from `env`
-    bare = bare_worker(bench.client, f"{bench.queue}-bare")
-    return [*build_workers(bench.client, settings, bench.pool, redis), bare]
+    client = stack.env.client
+    baseline = bare.bare_worker(client, bare.bare_queue(settings.temporal.task_queue))
+    return [*build_workers(client, settings, stack.pool, stack.redis), baseline]
 
 
 def worker_processes(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
     """`BENCH_WORKER=process`: production's `python -m worker` and the bare baseline's worker,
     each in its own process, as production runs workers."""
-    return [
-        _process([sys.executable, "-m", "worker"], env),
-        _process([sys.executable, "-m", "bench.gateway", "bare-worker"], env),
-    ]
-
-
-def _process(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-
-
-async def serve_bare_worker() -> None:
-    """`python -m bench.gateway bare-worker`: the baseline's worker until SIGTERM."""
-    import signal
-
-    import temporal_connect
-    from settings import load_settings
-
-    settings = load_settings(env_file=None).temporal
-    client = await temporal_connect.connect(settings)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with bare_worker(client, f"{settings.task_queue}-bare"):
-        await stop.wait()
+    return [processes.worker_process(env), processes.bare_worker_process(env)]
 
 
 async def rounds(bench: Bench) -> dict[str, list[float]]:
@@ -326,19 +242,7 @@ def report(totals: dict[str, list[float]]) -> None:
 async def main() -> None:
     queue = f"bench-gw-{uuid.uuid4().hex[:8]}"
     async with local_stack("gateway") as stack:
-        port = embedded.free_port()
-        api_env = {
-            "DATABASE_URL": stack.url,
-            "REDIS_URL": stack.redis_store.url,
-            **factories.queue_env(queue, f"bench-gw-{uuid.uuid4().hex[:8]}"),
-            "TEMPORAL_ADDRESS": stack.env.client.service_client.config.target_host,
-            "SUPABASE_JWT_SECRET": factories.JWT_SECRET,
-            "START_RATE_LIMIT_PER_MINUTE": "0",
-            "ENVIRONMENT": "development",
-            "LOG_FORMAT": "json",
-        }
-        limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-        http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30)
+        api_env = await processes.stack_env(stack, queue)
         print(
             f"gateway benchmark: {CLIENTS} concurrent clients x {PER_CLIENT} calls x {ROUNDS} "
             f"rounds per side; API process (uvicorn), workers {WORKER_MODE}, "
@@ -346,24 +250,19 @@ async def main() -> None:
             f"{stack.pg.source} PostgreSQL, {stack.redis_store.source} Redis",
             flush=True,
         )
-        bench = Bench(stack.env.client, stack.pool, http, queue)
         procs: list[subprocess.Popen[bytes]] = []
-        try:
-            await factories.write_epoch(stack.redis, api_env["REDIS_KEY_PREFIX"])
+        with processes.stopped_at_exit(procs):
             async with contextlib.AsyncExitStack() as running:
                 if WORKER_MODE == "inline":
-                    for worker in workers(bench, stack.redis, api_env):
+                    for worker in workers(stack, api_env):
                         await running.enter_async_context(worker)
                 else:
                     procs.extend(worker_processes(api_env))
-                procs.append(api_process(api_env, port))
-                await wait_ready(http, procs[-1])
-                report(await rounds(bench))
-        finally:
-            for proc in procs:
-                embedded.stop_process(proc)
-            await http.aclose()
+                http, api = await processes.gateway(api_env, CLIENTS)
+                procs.append(api)
+                running.push_async_callback(http.aclose)
+                report(await rounds(Bench(stack.env.client, stack.pool, http, queue)))
 
 
 if __name__ == "__main__":
-    asyncio.run(serve_bare_worker() if sys.argv[1:] == ["bare-worker"] else main())
+    asyncio.run(main())

@@ -27,7 +27,7 @@ import httpx
 
 import embedded
 from bench.common import Stats, local_stack
-from bench.gateway import api_process
+from bench.processes import api_process
 from db.repository import CourseRepository
 from tests import factories
 from tests.api.sse_support import events_path, read_events

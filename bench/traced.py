@@ -34,7 +34,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import embedded
 import observability
 import temporal_connect
-from bench import gateway, orchestration
+from bench import gateway, orchestration, processes
 from bench.common import Stack, local_stack
 from tests import factories
 from worker import build_workers
@@ -76,7 +76,7 @@ async def gateway_repeat(mode: str) -> dict[str, float]:
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
         )
         try:
-            await gateway.wait_ready(http, proc)
+            await processes.wait_ready(http, proc)
             bench = gateway.Bench(client, stack.pool, http, queue)
             await bench.gateway_start()  # warm-up
             await bench.settle()

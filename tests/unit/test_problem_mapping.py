@@ -51,6 +51,8 @@ def test_other_start_failures_are_503(exc: BaseException, detail: str) -> None:
     problem = start_problem(exc)
     assert isinstance(problem, DependencyUnavailable)
     assert problem.detail == detail
+    # A start that may still run is retried soon (the retry attaches); an outage after a pause.
+    assert problem.headers["Retry-After"] == ("1" if detail == MAY_STILL_START else "5")
 
 
 def test_a_run_temporal_does_not_know_is_not_running() -> None:

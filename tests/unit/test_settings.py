@@ -75,6 +75,18 @@ EXACT_NAMES = [
     ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "telemetry.otlp_protocol", "http/protobuf"),
     ("OTEL_SERVICE_NAME", "cg-eu", "telemetry.service_name", "cg-eu"),
     ("WORKER_METRICS_PORT", "0", "telemetry.worker_metrics_port", 0),
+    ("WORKER_WORKFLOW_TASK_SLOTS", "31", "worker.workflow_task_slots", 31),
+    ("WORKER_WORKFLOW_TASK_POLLERS", "32", "worker.workflow_task_pollers", 32),
+    ("WORKER_NONSTICKY_POLL_RATIO", "0.75", "worker.nonsticky_poll_ratio", 0.75),
+    ("WORKER_STICKY_CACHE_SIZE", "0", "worker.sticky_cache_size", 0),
+    ("WORKER_LOCAL_ACTIVITY_SLOTS", "33", "worker.local_activity_slots", 33),
+    ("WORKER_ACTIVITY_SLOTS", "34", "worker.activity_slots", 34),
+    ("WORKER_ACTIVITY_POLLERS", "35", "worker.activity_pollers", 35),
+    ("WORKER_POLLER_AUTOSCALING", "true", "worker.poller_autoscaling", True),
+    ("WORKER_WORKFLOW_SANDBOX", "false", "worker.workflow_sandbox", False),
+    ("API_LOOP", "asyncio", "api.loop", "asyncio"),
+    ("API_HTTP", "h11", "api.http", "h11"),
+    ("API_BACKLOG", "64", "api.backlog", 64),
 ]  # fmt: skip
 
 
@@ -163,6 +175,11 @@ def test_prefixed_or_lowercase_names_are_not_read(monkeypatch: pytest.MonkeyPatc
         ("OTEL_TRACES_EXPORTER", "zipkin"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"),
         ("WORKER_METRICS_PORT", "70000"),
+        ("WORKER_WORKFLOW_TASK_POLLERS", "1"),
+        ("WORKER_NONSTICKY_POLL_RATIO", "1"),
+        ("WORKER_ACTIVITY_SLOTS", "0"),
+        ("API_LOOP", "trio"),
+        ("API_HTTP", "h3"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, raw: str) -> None:

@@ -1,0 +1,84 @@
+"""The bare baseline of the start benchmarks: an update-with-start whose update is answered after
+one no-op local activity, then the run ends (no tail). `python -m bench.bare` serves its worker
+as a process of its own until SIGTERM, beside production's `python -m worker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from datetime import timedelta
+
+from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():
+    from temporalio.client import Client, WithStartWorkflowOperation
+    from temporalio.common import WorkflowIDConflictPolicy
+    from temporalio.worker import Worker
+
+_TIMEOUT = timedelta(seconds=10)
+
+
+@activity.defn(name="bench_gateway_noop")
+async def noop() -> None:
+    return None
+
+
+@workflow.defn(name="BenchBareAdmission")
+class BareAdmission:
+    """The baseline: an update answered after one no-op local activity, then the run ends."""
+
+    def __init__(self) -> None:
+        self._answered = False
+
+    @workflow.run
+    async def run(self, token: str) -> str:
+        await workflow.wait_condition(lambda: self._answered)
+        return token
+
+    @workflow.update
+    async def admit(self, token: str) -> str:
+        await workflow.execute_local_activity(noop, start_to_close_timeout=_TIMEOUT)
+        self._answered = True
+        return "admitted"
+
+
+def bare_queue(task_queue: str) -> str:
+    """The baseline's own queue beside the orchestration queue `task_queue`."""
+    return f"{task_queue}-bare"
+
+
+def bare_worker(client: Client, queue: str) -> Worker:
+    return Worker(client, task_queue=queue, workflows=[BareAdmission], activities=[noop])
+
+
+async def bare_start(client: Client, queue: str) -> None:
+    """One update-with-start of a new baseline run, awaited until its update answers."""
+    operation = WithStartWorkflowOperation(
+        BareAdmission.run,
+        "token",
+        id=f"bench-bare-{uuid.uuid4().hex}",
+        task_queue=queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await client.execute_update_with_start_workflow(
+        BareAdmission.admit, "token", start_workflow_operation=operation
+    )
+
+
+async def serve() -> None:
+    """The baseline's worker on `bare_queue(TEMPORAL_TASK_QUEUE)` until SIGTERM."""
+    import temporal_connect
+    from settings import load_settings
+
+    settings = load_settings(env_file=None).temporal
+    client = await temporal_connect.connect(settings)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with bare_worker(client, bare_queue(settings.task_queue)):
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve())

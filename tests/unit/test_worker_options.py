@@ -1,0 +1,74 @@
+"""The orchestration worker's `Worker` options come from the `WORKER_*` settings and uvicorn's
+from the `API_*` ones, each to the option it names (docs/operations.md, "Tuning")."""
+
+from __future__ import annotations
+
+from temporalio.worker import (
+    PollerBehaviorAutoscaling,
+    PollerBehaviorSimpleMaximum,
+    UnsandboxedWorkflowRunner,
+)
+
+from tests.factories import make_settings
+from worker import WORKFLOW_RUNNER, orchestration_options
+
+TUNED = {
+    "WORKER_WORKFLOW_TASK_SLOTS": "30",
+    "WORKER_WORKFLOW_TASK_POLLERS": "12",
+    "WORKER_NONSTICKY_POLL_RATIO": "0.25",
+    "WORKER_STICKY_CACHE_SIZE": "500",
+    "WORKER_LOCAL_ACTIVITY_SLOTS": "40",
+    "WORKER_ACTIVITY_SLOTS": "50",
+    "WORKER_ACTIVITY_POLLERS": "3",
+}
+
+
+def test_each_setting_reaches_its_worker_option() -> None:
+    options = orchestration_options(make_settings(TUNED).worker)
+    assert options == {
+        "workflow_runner": WORKFLOW_RUNNER,
+        "max_concurrent_workflow_tasks": 30,
+        "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(12),
+        "nonsticky_to_sticky_poll_ratio": 0.25,
+        "max_cached_workflows": 500,
+        "max_concurrent_local_activities": 40,
+        "max_concurrent_activities": 50,
+        "activity_task_poller_behavior": PollerBehaviorSimpleMaximum(3),
+    }
+
+
+def test_autoscaling_pollers_scale_up_to_the_same_maxima() -> None:
+    options = orchestration_options(make_settings(TUNED, WORKER_POLLER_AUTOSCALING="true").worker)
+    workflow, activity = (
+        options["workflow_task_poller_behavior"],
+        options["activity_task_poller_behavior"],
+    )
+    assert workflow == PollerBehaviorAutoscaling(minimum=1, maximum=12, initial=5)
+    assert activity == PollerBehaviorAutoscaling(minimum=1, maximum=3, initial=3)
+
+
+def test_the_sandbox_can_be_turned_off() -> None:
+    """Off: the workflow runs unsandboxed (less CPU per task); on, by default: the sandbox with
+    our own packages passed through."""
+    runner = orchestration_options(make_settings(WORKER_WORKFLOW_SANDBOX="false").worker)
+    assert isinstance(runner["workflow_runner"], UnsandboxedWorkflowRunner)
+    assert orchestration_options(make_settings().worker)["workflow_runner"] is WORKFLOW_RUNNER
+
+
+def test_defaults_poll_the_workflow_queue_wider_than_the_sdk() -> None:
+    """A burst of new runs waits on the non-sticky polls: the defaults keep ten of them (the
+    SDK's own defaults keep one, of five)."""
+    tuning = make_settings().worker
+    options = orchestration_options(tuning)
+    pollers = options["workflow_task_poller_behavior"]
+    assert isinstance(pollers, PollerBehaviorSimpleMaximum)
+    assert pollers.maximum * options["nonsticky_to_sticky_poll_ratio"] >= 10
+
+
+def test_uvicorn_options_come_from_the_api_settings() -> None:
+    from api.__main__ import server_options
+
+    api = make_settings(API_LOOP="asyncio", API_HTTP="h11", API_BACKLOG="64", API_PORT="9001").api
+    options = server_options(api)
+    assert (options["loop"], options["http"], options["backlog"]) == ("asyncio", "h11", 64)
+    assert (options["host"], options["port"]) == ("127.0.0.1", 9001)
