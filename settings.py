@@ -205,6 +205,24 @@ class StageSettings(_Group):
         return value
 
 
+# --- Status reads (the gateway's cache of closed runs' describes) ---------------------------
+
+
+class StatusSettings(_Group):
+    """How many closed runs' describes one gateway process keeps, and for how long: a closed
+    run's status never changes, so a status read of it needs no second describe."""
+
+    closed_run_cache_size: int = Field(
+        default=10_000, ge=0, validation_alias="CLOSED_RUN_CACHE_SIZE"
+    )
+    closed_run_cache_ttl_seconds: float = Field(
+        default=600, gt=0, validation_alias="CLOSED_RUN_CACHE_TTL_SECONDS"
+    )
+
+
+# --- end of status reads -----------------------------------------------------------------------
+
+
 class ReconcileSettings(_Group):
     interval_seconds: int = Field(default=60, ge=1, validation_alias="RECONCILE_INTERVAL_SECONDS")
     grace_seconds: int = Field(default=120, ge=0, validation_alias="RECONCILE_GRACE_SECONDS")
@@ -279,6 +297,7 @@ class Settings:
     log: LogSettings
     telemetry: TelemetrySettings
     webhook: WebhookSettings
+    status: StatusSettings
     version: str = VERSION
 
     @property
@@ -302,6 +321,7 @@ _GROUPS = {
     "log": LogSettings,
     "telemetry": TelemetrySettings,
     "webhook": WebhookSettings,
+    "status": StatusSettings,
 }
 
 
