@@ -88,15 +88,28 @@ class RawHttp:
     async def request(
         self, method: str, path: str, headers: dict[str, str], body: bytes = b""
     ) -> tuple[int, bytes]:
-        """The response's status and body."""
-        if self._idle:
-            reader, writer = self._idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection(self._host, self._port)
+        """The response's status and body. A kept connection the server has closed meanwhile
+        (uvicorn closes idle ones after 5 s) is replaced, and the request sent again: the
+        server never saw it."""
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines.append(f"Content-Length: {len(body)}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        message = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        while self._idle:
+            reader, writer = self._idle.pop()
+            try:
+                return await self._exchange(reader, writer, message)
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                writer.close()
+                if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                    raise
+        reader, writer = await asyncio.open_connection(self._host, self._port)
+        return await self._exchange(reader, writer, message)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: bytes
+    ) -> tuple[int, bytes]:
+        writer.write(message)
         head = await reader.readuntil(b"\r\n\r\n")
         length = 0
         for line in head.split(b"\r\n")[1:]:

@@ -1,0 +1,323 @@
+"""`python -m bench waiting`: thousands of admitted runs waiting for stage capacity.
+
+The gateway (`python -m api`) and one worker (`python -m worker`) run as processes against a
+fresh dev server, with `STAGE_CAPACITY=2` and 3600 s simulated stages: two runs hold a stage
+slot, every other admitted run waits in the stage queue's backlog. PREMIUM users (100 runs
+each; `TIER_LIMIT_PREMIUM` and `ADMISSION_GLOBAL_CAP` raised so no limit refuses) start
+`BENCH_WAITING_COUNT` runs (default 10,000) through the gateway from `BENCH_WAITING_CLIENTS`
+clients (default 20), or as many as are admitted within `BENCH_WAITING_SECONDS` (default 600).
+
+With none waiting, at 1,000 and at the final count it measures (after the admitted runs have
+settled into the backlog) the gateway's start p95 (fresh courses) and status p95 (reads of
+waiting courses), each from the same clients, and the worker process's RSS (`VmRSS`). The
+target: start and status p95 within 1.5x of their none-waiting values, and the worker's memory
+bounded. Then it cancels every run with one batch (`temporal workflow cancel --query`) and waits
+for them to close. Requests go out through `bench.common.RawHttp`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import math
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+
+import embedded
+from bench.common import RawHttp, Stack, local_stack, percentile
+from tests import factories
+
+COUNT = int(os.environ.get("BENCH_WAITING_COUNT", "10000"))
+SECONDS = float(os.environ.get("BENCH_WAITING_SECONDS", "600"))
+CLIENTS = int(os.environ.get("BENCH_WAITING_CLIENTS", "20"))
+PROBE = int(os.environ.get("BENCH_WAITING_PROBE", "200"))  # requests per probe and side
+CLOSE_SECONDS = float(os.environ.get("BENCH_WAITING_CLOSE_SECONDS", "900"))
+MILESTONE = 1000
+RUNS_PER_USER = 100
+RUNNING = 'WorkflowType = "CourseGenerationWorkflow" AND ExecutionStatus = "Running"'
+
+
+@dataclasses.dataclass(frozen=True)
+class Course:
+    course_id: str
+    token: str
+
+    @property
+    def path(self) -> str:
+        return f"/api/v1/courses/{self.course_id}/generation"
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    waiting: int
+    start_p95: float
+    status_p95: float
+    worker_rss_mb: float
+
+
+@dataclasses.dataclass
+class Run:
+    stack: Stack
+    http: RawHttp
+    worker: subprocess.Popen[bytes]
+    api: subprocess.Popen[bytes]
+    courses: list[Course]
+    admitted: list[Course] = dataclasses.field(default_factory=list)
+    answers: dict[int, int] = dataclasses.field(default_factory=dict)
+
+    def fresh(self, count: int) -> list[Course]:
+        """The next `count` courses nobody has started yet."""
+        begin = len(self.admitted)
+        return self.courses[begin : begin + count]
+
+    async def start(self, course: Course) -> None:
+        """Start `course` until the gateway answers (a 503 may have started it: the retry
+        attaches with 200)."""
+        while True:
+            status, body = await self.http.request(
+                "POST", course.path, factories.bearer(course.token)
+            )
+            self.answers[status] = self.answers.get(status, 0) + 1
+            if status in (200, 202):
+                self.admitted.append(course)
+                return
+            if status != 503:
+                raise RuntimeError(f"start answered {status}: {body[:300]!r}")
+            await asyncio.sleep(1)
+
+    async def read(self, course: Course) -> None:
+        status, body = await self.http.request("GET", course.path, factories.bearer(course.token))
+        if status != 200:
+            raise RuntimeError(f"status answered {status}: {body[:300]!r}")
+
+
+async def clients(items: list[Course], call: Callable[[Course], Awaitable[None]]) -> list[float]:
+    """`CLIENTS` clients working through `items` in order; the latency of each call in ms."""
+    queue = iter(items)
+    samples: list[float] = []
+
+    async def client() -> None:
+        for item in queue:
+            began = time.perf_counter()
+            await call(item)
+            samples.append((time.perf_counter() - began) * 1000)
+
+    await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    return samples
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident set (`VmRSS` of /proc/<pid>/status) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def dev_server_pid(address: str) -> int | None:
+    """The dev server listening on `address`'s port (its command line names the port)."""
+    port = address.rpartition(":")[2].encode()
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+            if b"start-dev" in argv and port in argv:
+                return int(entry.name)
+    return None
+
+
+async def insert_courses(pool: asyncpg.Pool, count: int) -> list[Course]:
+    """`count` courses of PREMIUM users, `RUNS_PER_USER` each, in three statements."""
+    users = [uuid.uuid4() for _ in range(math.ceil(count / RUNS_PER_USER))]
+    owners = [users[i % len(users)] for i in range(count)]
+    ids = [uuid.uuid4() for _ in range(count)]
+    await pool.execute("INSERT INTO auth.users (id) SELECT unnest($1::uuid[])", users)
+    await pool.execute(
+        "INSERT INTO public.user_profiles (id, tier, role)"
+        " SELECT unnest($1::uuid[]), 'premium', 'user'",
+        users,
+    )
+    await pool.execute(
+        "INSERT INTO public.courses (id, user_id, title)"
+        " SELECT unnest($1::uuid[]), unnest($2::uuid[]), 'waiting bench'",
+        ids,
+        owners,
+    )
+    tokens = {user: factories.hs_token(str(user)) for user in users}
+    return [Course(str(i), tokens[o]) for i, o in zip(ids, owners, strict=True)]
+
+
+async def settle(pool: asyncpg.Pool, timeout: float = 600) -> float:
+    """Wait until every admitted run is past its claim (waiting in the stage backlog); the
+    seconds it took."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        busy = await pool.fetchval(
+            "SELECT count(*) FROM public.courses"
+            " WHERE generation_status IN ('pending', 'initializing')"
+        )
+        if not busy:
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(1)  # the last runs' stage scheduling
+    return time.monotonic() - began
+
+
+async def probe(run: Run) -> Probe:
+    """Start p95 of `PROBE` fresh courses, then status p95 of `PROBE` reads of waiting ones."""
+    waiting = len(run.admitted)
+    worker_rss = rss_mb(run.worker.pid)
+    starts = await clients(run.fresh(PROBE), run.start)
+    await settle(run.stack.pool)
+    sample = random.sample(run.admitted, min(PROBE, len(run.admitted)))
+    reads = await clients((sample * math.ceil(PROBE / len(sample)))[:PROBE], run.read)
+    result = Probe(waiting, percentile(starts, 95), percentile(reads, 95), worker_rss)
+    print(
+        f"  {waiting:>6} waiting: start p50 {percentile(starts, 50):7.1f} ms p95 "
+        f"{result.start_p95:7.1f} ms | status p50 {percentile(reads, 50):7.1f} ms p95 "
+        f"{result.status_p95:7.1f} ms | worker RSS {worker_rss:6.1f} MiB",
+        flush=True,
+    )
+    return result
+
+
+async def admit_until(run: Run, target: int, deadline: float) -> None:
+    """Start fresh courses until `target` runs are admitted or `deadline` (monotonic) passes,
+    printing the rate and the processes' memory every 500."""
+    marks = [len(run.admitted), time.monotonic()]
+
+    async def start(course: Course) -> None:
+        if time.monotonic() >= deadline:
+            return
+        await run.start(course)
+        if len(run.admitted) - marks[0] >= 500:
+            now = time.monotonic()
+            rate = (len(run.admitted) - marks[0]) / (now - marks[1])
+            marks[:] = [len(run.admitted), now]
+            print(f"    {len(run.admitted):>6} admitted, {rate:5.1f}/s, {memory(run)}", flush=True)
+
+    await clients(run.fresh(target - len(run.admitted)), start)
+
+
+def memory(run: Run) -> str:
+    server = dev_server_pid(run.stack.env.client.service_client.config.target_host)
+    shown = f"worker {rss_mb(run.worker.pid):.0f} MiB, gateway {rss_mb(run.api.pid):.0f} MiB"
+    return shown + (f", dev server {rss_mb(server):.0f} MiB" if server else "")
+
+
+async def cancel_all(stack: Stack) -> tuple[int, float]:
+    """One batch cancel of every open run, then wait for them to close; (still open, seconds)."""
+    client, began = stack.env.client, time.monotonic()
+    address = client.service_client.config.target_host
+    command = [str(embedded.venv_binary("temporal")), "workflow", "cancel", "--query", RUNNING]
+    command += ["--address", address, "--namespace", client.namespace, "--yes", "--rps", "500"]
+    batch = await asyncio.create_subprocess_exec(*command, stdout=subprocess.DEVNULL)
+    if await batch.wait() != 0:
+        raise RuntimeError(f"the batch cancel exited with {batch.returncode}")
+    still = -1
+    while time.monotonic() - began < CLOSE_SECONDS:
+        still = (await client.count_workflows(RUNNING)).count
+        if still == 0:
+            break
+        await asyncio.sleep(2)
+    return still, time.monotonic() - began
+
+
+def processes(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    def spawn(module: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", module],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    return spawn("worker"), spawn("api")
+
+
+async def ready(http: RawHttp, api: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and api.poll() is None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            if (await http.request("GET", "/readyz", {}))[0] == 200:
+                return
+        await asyncio.sleep(0.3)
+    raise RuntimeError("the gateway did not become ready within 60 s")
+
+
+def environment(stack: Stack, port: int) -> dict[str, str]:
+    queue = f"bench-wait-{uuid.uuid4().hex[:8]}"
+    return {
+        "DATABASE_URL": stack.url,
+        "REDIS_URL": stack.redis_store.url,
+        **factories.queue_env(queue, f"bench-wait-{uuid.uuid4().hex[:8]}"),
+        "TEMPORAL_ADDRESS": stack.env.client.service_client.config.target_host,
+        "SUPABASE_JWT_SECRET": factories.JWT_SECRET,
+        "API_PORT": str(port),
+        "START_RATE_LIMIT_PER_MINUTE": "0",
+        "STAGE_CAPACITY": "2",
+        "SIMULATED_STAGE_SECONDS": "3600",
+        "TIER_LIMIT_PREMIUM": str(RUNS_PER_USER),
+        "ADMISSION_GLOBAL_CAP": str(COUNT + 10 * PROBE),
+        "WORKER_METRICS_PORT": "0",
+        "ENVIRONMENT": "development",
+        "LOG_LEVEL": "warning",
+    }
+
+
+@contextlib.asynccontextmanager
+async def running(stack: Stack) -> AsyncIterator[Run]:
+    port = embedded.free_port()
+    worker, api = processes(environment(stack, port))
+    http = RawHttp("127.0.0.1", port)
+    try:
+        await ready(http, api)
+        courses = await insert_courses(stack.pool, COUNT + 3 * PROBE)
+        yield Run(stack, http, worker, api, courses)
+    finally:
+        await http.aclose()
+        for proc in (api, worker):
+            embedded.stop_process(proc, timeout=30)
+
+
+def report(probes: list[Probe], admitting: float, answers: dict[int, int]) -> None:
+    base = probes[0]
+    print(f"  answers to starts: {dict(sorted(answers.items()))}")
+    print(f"  admitting took {admitting:.0f} s; worker RSS by waiting runs: ", end="")
+    print(", ".join(f"{p.waiting}: {p.worker_rss_mb:.0f} MiB" for p in probes))
+    for p in probes[1:]:
+        start, status = p.start_p95 / base.start_p95, p.status_p95 / base.status_p95
+        met = "MET" if max(start, status) <= 1.5 else "NOT MET"
+        print(
+            f"  at {p.waiting} waiting: start p95 {start:.2f}x, status p95 {status:.2f}x of none "
+            f"waiting (target <= 1.5x): {met}",
+            flush=True,
+        )
+
+
+async def main() -> None:
+    async with local_stack("waiting") as stack, running(stack) as run:
+        print(
+            f"waiting benchmark: {COUNT} runs (or {SECONDS:.0f} s of admitting) from {CLIENTS} "
+            f"clients, STAGE_CAPACITY=2, probes of {PROBE} starts and {PROBE} status reads",
+            flush=True,
+        )
+        probes = [await probe(run)]
+        deadline, admitting = time.monotonic() + SECONDS, 0.0
+        for target in ([MILESTONE] if COUNT > MILESTONE else []) + [COUNT]:
+            began = time.monotonic()
+            await admit_until(run, target, deadline)
+            admitting += time.monotonic() - began
+            print(f"    settled in {await settle(stack.pool):.0f} s", flush=True)
+            probes.append(await probe(run))
+        report(probes, admitting, run.answers)
+        still, seconds = await cancel_all(stack)
+        print(f"  batch cancel: {len(run.admitted)} runs, {still} still open after {seconds:.0f} s")
