@@ -74,6 +74,23 @@ def ratio_line(name: str, value: float, baseline: float, target: str) -> str:
     return f"{name:<40} {ratio:6.2f}x of baseline (target {target})"
 
 
+async def settle(pool: asyncpg.Pool, timeout: float = 120, interval: float = 0.1) -> float:
+    """Wait until no course is `pending` or `initializing` (every started run is past admission
+    and its claim, waiting for or running its stage), then for the last runs' stage
+    scheduling; the seconds it took."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        busy = await pool.fetchval(
+            "SELECT count(*) FROM public.courses"
+            " WHERE generation_status IN ('pending', 'initializing')"
+        )
+        if not busy:
+            break
+        await asyncio.sleep(interval)
+    await asyncio.sleep(0.5)
+    return time.monotonic() - began
+
+
 class RawHttp:
     """A bare HTTP/1.1 client on keep-alive connections to one host, for load generators.
 

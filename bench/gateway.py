@@ -57,7 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Worker
 
     import embedded
-    from bench.common import RawHttp, local_stack, percentile
+    from bench.common import RawHttp, local_stack, percentile, settle
     from tests import factories
     from workflows.types import workflow_id_for
 
@@ -152,16 +152,7 @@ class Bench:
     async def settle(self, timeout: float = 120) -> None:
         """Wait until every started run is past admission and step 1 (its tail done), so one
         measured step does not pay for the previous step's runs."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            busy = await self.pool.fetchval(
-                "SELECT count(*) FROM public.courses"
-                " WHERE generation_status IN ('pending', 'initializing')"
-            )
-            if not busy:
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(0.5)  # the last runs' stage scheduling
+        await settle(self.pool, timeout)
 
     async def gateway_start(self) -> Latencies:
         courses = await self.new_courses(CLIENTS * PER_CLIENT)

@@ -33,7 +33,7 @@ from pathlib import Path
 import asyncpg
 
 import embedded
-from bench.common import RawHttp, Stack, local_stack, percentile
+from bench.common import RawHttp, Stack, local_stack, percentile, settle
 from tests import factories
 
 COUNT = int(os.environ.get("BENCH_WAITING_COUNT", "10000"))
@@ -155,28 +155,12 @@ async def insert_courses(pool: asyncpg.Pool, count: int) -> list[Course]:
     return [Course(str(i), tokens[o]) for i, o in zip(ids, owners, strict=True)]
 
 
-async def settle(pool: asyncpg.Pool, timeout: float = 600) -> float:
-    """Wait until every admitted run is past its claim (waiting in the stage backlog); the
-    seconds it took."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
-        busy = await pool.fetchval(
-            "SELECT count(*) FROM public.courses"
-            " WHERE generation_status IN ('pending', 'initializing')"
-        )
-        if not busy:
-            break
-        await asyncio.sleep(0.5)
-    await asyncio.sleep(1)  # the last runs' stage scheduling
-    return time.monotonic() - began
-
-
 async def probe(run: Run) -> Probe:
     """Start p95 of `PROBE` fresh courses, then status p95 of `PROBE` reads of waiting ones."""
     waiting = len(run.admitted)
     worker_rss = rss_mb(run.worker.pid)
     starts = await clients(run.fresh(PROBE), run.start)
-    await settle(run.stack.pool)
+    await settle(run.stack.pool, 600, 0.5)
     sample = random.sample(run.admitted, min(PROBE, len(run.admitted)))
     reads = await clients((sample * math.ceil(PROBE / len(sample)))[:PROBE], run.read)
     result = Probe(waiting, percentile(starts, 95), percentile(reads, 95), worker_rss)
@@ -316,7 +300,7 @@ async def main() -> None:
             began = time.monotonic()
             await admit_until(run, target, deadline)
             admitting += time.monotonic() - began
-            print(f"    settled in {await settle(stack.pool):.0f} s", flush=True)
+            print(f"    settled in {await settle(stack.pool, 600, 0.5):.0f} s", flush=True)
             probes.append(await probe(run))
         report(probes, admitting, run.answers)
         still, seconds = await cancel_all(stack)
