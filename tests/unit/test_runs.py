@@ -4,6 +4,7 @@ and that a cancel never reaches a course whose generation has ended."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -23,6 +24,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+import api.waiting
 from api.auth import Principal
 from api.problems import TEMPORAL_UNAVAILABLE, DependencyUnavailable, NotRunning
 from api.runs import Runs
@@ -300,3 +302,23 @@ async def test_cancel_of_a_kept_closed_run_sends_nothing() -> None:
     with pytest.raises(NotRunning):
         await runs.cancel(USER, COURSE, None)
     assert (len(temporal.describes), temporal.cancels) == (1, 0)
+
+
+async def test_a_stale_backlog_is_answered_while_it_is_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past its cache time the backlog is answered at once, the fresh read going out in the
+    background; the next read has its value."""
+    monkeypatch.setattr(api.waiting, "BACKLOG_CACHE_SECONDS", 0.0)
+    temporal = FakeTemporal(WorkflowExecutionStatus.RUNNING, "run-1")
+    temporal.pending = [pending("text_generation", queue="stages.text_generation")]
+    runs = _runs(temporal, "generating_content")
+    backlogs = []
+    for backlog in (7, 9, 9):
+        temporal.backlog = backlog
+        waiting = (await runs.status(USER, COURSE)).waiting
+        assert waiting is not None
+        backlogs.append(waiting.backlog)
+        await asyncio.sleep(0.01)  # the background read
+    assert backlogs == [7, 7, 9]
+    assert len(temporal.stats_reads) == 3
