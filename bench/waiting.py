@@ -9,7 +9,9 @@ clients (default 20), or as many as are admitted within `BENCH_WAITING_SECONDS` 
 
 With none waiting, at 1,000 and at the final count it measures (after the admitted runs have
 settled into the backlog) the gateway's start p95 (fresh courses) and status p95 (reads of
-waiting courses), each from the same clients, and the worker process's RSS (`VmRSS`). The
+waiting courses), each from the same clients, and the worker process's RSS (`VmRSS`); a bare
+`describe()` of the same runs right after the status reads says how loaded the machine was
+at that moment (status p95 / describe p95 compares milestones on a shared machine). The
 target: start and status p95 within 1.5x of their none-waiting values, and the worker's memory
 bounded. Then it cancels every run with one batch (`temporal workflow cancel --query`) and waits
 for them to close. Requests go out through `bench.common.RawHttp`.
@@ -35,6 +37,7 @@ import asyncpg
 import embedded
 from bench.common import RawHttp, Stack, local_stack, percentile, settle
 from tests import factories
+from workflows.types import workflow_id_for
 
 COUNT = int(os.environ.get("BENCH_WAITING_COUNT", "10000"))
 SECONDS = float(os.environ.get("BENCH_WAITING_SECONDS", "600"))
@@ -61,6 +64,7 @@ class Probe:
     waiting: int
     start_p95: float
     status_p95: float
+    describe_p95: float  # a bare describe() of the same runs, right after: the machine's state
     worker_rss_mb: float
 
 
@@ -94,6 +98,11 @@ class Run:
                 raise RuntimeError(f"start answered {status}: {body[:300]!r}")
             await asyncio.sleep(1)
 
+    async def describe(self, course: Course) -> None:
+        """The baseline of a status read: a bare `describe()` from this process."""
+        client = self.stack.env.client
+        await client.get_workflow_handle(workflow_id_for(course.course_id)).describe()
+
     async def read(self, course: Course) -> None:
         status, body = await self.http.request("GET", course.path, factories.bearer(course.token))
         if status != 200:
@@ -121,6 +130,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def dev_server_pid(address: str) -> int | None:
@@ -162,12 +177,21 @@ async def probe(run: Run) -> Probe:
     starts = await clients(run.fresh(PROBE), run.start)
     await settle(run.stack.pool, 600, 0.5)
     sample = random.sample(run.admitted, min(PROBE, len(run.admitted)))
-    reads = await clients((sample * math.ceil(PROBE / len(sample)))[:PROBE], run.read)
-    result = Probe(waiting, percentile(starts, 95), percentile(reads, 95), worker_rss)
+    sample = (sample * math.ceil(PROBE / len(sample)))[:PROBE]
+    reads = await clients(sample, run.read)
+    describes = await clients(sample, run.describe)
+    result = Probe(
+        waiting,
+        percentile(starts, 95),
+        percentile(reads, 95),
+        percentile(describes, 95),
+        worker_rss,
+    )
     print(
         f"  {waiting:>6} waiting: start p50 {percentile(starts, 50):7.1f} ms p95 "
         f"{result.start_p95:7.1f} ms | status p50 {percentile(reads, 50):7.1f} ms p95 "
-        f"{result.status_p95:7.1f} ms | worker RSS {worker_rss:6.1f} MiB",
+        f"{result.status_p95:7.1f} ms | bare describe p95 {result.describe_p95:6.1f} ms | "
+        f"worker RSS {worker_rss:6.1f} MiB",
         flush=True,
     )
     return result
@@ -188,7 +212,14 @@ async def admit_until(run: Run, target: int, deadline: float) -> None:
             marks[:] = [len(run.admitted), now]
             print(f"    {len(run.admitted):>6} admitted, {rate:5.1f}/s, {memory(run)}", flush=True)
 
+    pids = {"gateway": run.api.pid, "worker": run.worker.pid, "bench": os.getpid()}
+    server = dev_server_pid(run.stack.env.client.service_client.config.target_host)
+    pids.update({"dev server": server} if server else {})
+    used, began = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
     await clients(run.fresh(target - len(run.admitted)), start)
+    wall = time.monotonic() - began
+    shares = ", ".join(f"{n} {(cpu_seconds(p) - used[n]) / wall:.0%}" for n, p in pids.items())
+    print(f"    CPU while admitting (of one core): {shares}", flush=True)
 
 
 def memory(run: Run) -> str:
@@ -282,7 +313,9 @@ def report(probes: list[Probe], admitting: float, answers: dict[int, int]) -> No
         met = "MET" if max(start, status) <= 1.5 else "NOT MET"
         print(
             f"  at {p.waiting} waiting: start p95 {start:.2f}x, status p95 {status:.2f}x of none "
-            f"waiting (target <= 1.5x): {met}",
+            f"waiting (target <= 1.5x): {met}; status p95 / bare describe p95 "
+            f"{p.status_p95 / p.describe_p95:.2f}x (none waiting: "
+            f"{base.status_p95 / base.describe_p95:.2f}x)",
             flush=True,
         )
 
