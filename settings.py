@@ -231,6 +231,22 @@ class WorkerSettings(_Group):
     activity_pollers: int = Field(default=5, ge=1, validation_alias="WORKER_ACTIVITY_POLLERS")
     poller_autoscaling: bool = Field(default=False, validation_alias="WORKER_POLLER_AUTOSCALING")
     workflow_sandbox: bool = Field(default=True, validation_alias="WORKER_WORKFLOW_SANDBOX")
+# --- Status reads (the gateway's cache of closed runs' describes) ---------------------------
+
+
+class StatusSettings(_Group):
+    """How many closed runs' describes one gateway process keeps, and for how long: a closed
+    run's status never changes, so a status read of it needs no second describe."""
+
+    closed_run_cache_size: int = Field(
+        default=10_000, ge=0, validation_alias="CLOSED_RUN_CACHE_SIZE"
+    )
+    closed_run_cache_ttl_seconds: float = Field(
+        default=600, gt=0, validation_alias="CLOSED_RUN_CACHE_TTL_SECONDS"
+    )
+
+
+# --- end of status reads -----------------------------------------------------------------------
 
 
 class ReconcileSettings(_Group):
@@ -310,6 +326,7 @@ class Settings:
     log: LogSettings
     telemetry: TelemetrySettings
     webhook: WebhookSettings
+    status: StatusSettings
     version: str = VERSION
 
     @property
@@ -334,6 +351,7 @@ _GROUPS = {
     "log": LogSettings,
     "telemetry": TelemetrySettings,
     "webhook": WebhookSettings,
+    "status": StatusSettings,
 }
 
 

@@ -16,7 +16,9 @@ from workflows.types import workflow_id_for
 bearer = HTTPBearer(auto_error=False, description="A Supabase access token")
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
+    """Async, like every dependency here: FastAPI runs a plain `def` one in its thread pool, a
+    thread hop per request for a dictionary read."""
     return cast(ApiState, request.state.api)
 
 
@@ -35,7 +37,7 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:
     return cast(str, request.scope["state"]["request_id"])
 
 

@@ -7,11 +7,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionRequest,
+    DescribeWorkflowExecutionResponse,
+)
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from admission import Leases
 from api.auth import Principal
+from api.closed_runs import ClosedRuns
 from api.problems import NotRunning, run_problem
 from api.schemas import (
     ActiveCourse,
@@ -25,7 +31,6 @@ from api.starts import Starter
 from api.temporal import TemporalConnector
 from api.tiers import TierResolver
 from api.waiting import Backlogs, PendingStage, pending_stage
-from db.repository import CourseRepository, CourseRow
 from settings import Settings
 from workflows.types import course_id_of, workflow_id_for
 
@@ -33,7 +38,6 @@ DESCRIBE_TIMEOUT = timedelta(seconds=3)
 # A course in one of these has finished its generation, whatever its run still does: a run that
 # wrote `completed` may be finishing its last steps, and a cancel must not undo it.
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
-ROLLED_BACK = frozenset({"failed", "cancelled"})
 
 
 @dataclass(frozen=True)
@@ -53,30 +57,37 @@ class Runs:
         temporal: TemporalConnector,
         leases: Leases,
         settings: Settings,
-        courses: CourseRepository,
     ) -> None:
         self._starter, self._tiers, self._temporal = starter, tiers, temporal
         self._leases, self._admission = leases, settings.admission
         self._stage_task_queue = settings.temporal.stage_task_queue
-        self._courses, self._backlogs = courses, Backlogs(temporal)
+        self._backlogs = Backlogs(temporal)
+        cache = settings.status
+        self._closed: ClosedRuns[Described] = ClosedRuns(
+            cache.closed_run_cache_size, cache.closed_run_cache_ttl_seconds
+        )
 
     async def status(self, principal: Principal, course_id: str) -> StatusResponse:
-        """The row, the tier and a describe of the course's latest run, all concurrently.
+        """The row and tier (one query) and a describe of the course's latest run, concurrently.
 
         The describe is of `course-generation-<courseId>` (the id every run of the course has),
         so it needs no row first. Only when it finds another run than the one the row records
         (a run started between the two reads) is the recorded run described by its id; a
-        Temporal that does not answer is a 503 after that one describe. The same describe says
-        whether the run waits for stage capacity; a rolled-back course adds what was undone.
+        Temporal that does not answer is a 503 after that one describe. A recorded run that
+        `ClosedRuns` keeps is not described again; when the course's last run is known to be
+        closed, no describe goes out before the row says which run it records. The same
+        describe says whether the run waits for stage capacity; a rolled-back course adds what
+        was undone (read with the row).
         """
-        latest = asyncio.ensure_future(self._describe_latest(course_id))
+        latest = None
+        if not self._closed.closed_latest(workflow_id_for(course_id)):
+            latest = asyncio.ensure_future(self._describe_latest(course_id))
         try:
-            course, tier = await asyncio.gather(
-                self._starter.owned_course(principal, course_id), self._tiers.tier(principal)
-            )
+            read, tier = await self._starter.owned_read(principal, course_id)
         except BaseException:
             _discard(latest)
             raise
+        course = read.course
         run = None
         if course.workflow_id and course.run_id:
             run = await self._recorded_run(course_id, (course.workflow_id, course.run_id), latest)
@@ -93,7 +104,7 @@ class Runs:
             completed_at=course.generation_completed_at,
             tier=tier.value,
             waiting=await self._waiting(run),
-            compensations=await self._compensations(course),
+            compensations=read.undone,  # read only for a rolled-back course
         )
 
     async def cancel(
@@ -104,9 +115,11 @@ class Runs:
             raise NotRunning("the course has no run")
         if course.generation_status in TERMINAL:
             raise NotRunning(f"the course's generation has ended ({course.generation_status})")
-        handle = await self._handle(course.workflow_id, course.run_id)
-        if await self._status_of(handle) != "RUNNING":
+        run = await self._describe(course.workflow_id, course.run_id)
+        if run is None or run.status != "RUNNING":
             raise NotRunning("the course's run is not open")
+        client = await self._temporal.client()
+        handle = client.get_workflow_handle(course.workflow_id, run_id=course.run_id)
         try:
             await handle.cancel(reason=reason or "", rpc_timeout=DESCRIBE_TIMEOUT)
         except RPCError as exc:
@@ -132,23 +145,26 @@ class Runs:
         )
 
     async def _recorded_run(
-        self, course_id: str, recorded: tuple[str, str], latest: asyncio.Future[Described | None]
+        self,
+        course_id: str,
+        recorded: tuple[str, str],
+        latest: asyncio.Future[Described | None] | None,
     ) -> Described | None:
-        """The recorded (workflow id, run id): from the latest describe when it found that run
-        or no run at all, else from a describe of the recorded run."""
-        if recorded[0] != workflow_id_for(course_id):
+        """The recorded (workflow id, run id): kept when closed, else from the latest describe
+        when it found that run or no run at all, else from a describe of the recorded run."""
+        kept = self._closed.get(recorded)
+        if kept is not None or latest is None or recorded[0] != workflow_id_for(course_id):
             _discard(latest)
-            return await self._describe(await self._handle(*recorded))
+            return kept or await self._describe(*recorded)
         found = await latest
         if found is None or found.run_id == recorded[1]:
             return found
-        return await self._describe(await self._handle(*recorded))
+        return await self._describe(*recorded)
 
     async def _describe_latest(self, course_id: str) -> Described | None:
         """The latest run of the course's workflow id; None when Temporal does not know the id;
         a problem when Temporal does not answer."""
-        client = await self._temporal.client()
-        return await self._describe(client.get_workflow_handle(workflow_id_for(course_id)))
+        return await self._describe(workflow_id_for(course_id), None)
 
     async def _waiting(self, run: Described | None) -> Waiting | None:
         if run is None or run.status != "RUNNING" or run.pending is None:
@@ -157,35 +173,41 @@ class Runs:
         backlog = await self._backlogs.count(pending.task_queue)
         return Waiting(stage=pending.stage, since=pending.since, backlog=backlog)
 
-    async def _compensations(self, course: CourseRow) -> list[str] | None:
-        """What the recorded run's saga undid, once the course rolled back."""
-        if course.generation_status not in ROLLED_BACK or course.run_id is None:
-            return None
-        return await self._courses.rollback_undone(course.id, course.run_id)
+    async def _describe(self, workflow_id: str, run_id: str | None) -> Described | None:
+        """The run (the latest when `run_id` is None); None when Temporal does not know it; a
+        problem when Temporal does not answer. A closed run is answered from, or kept in,
+        `ClosedRuns`.
 
-    async def _handle(self, workflow_id: str, run_id: str) -> WorkflowHandle[object, object]:
-        client: Client = await self._temporal.client()
-        return client.get_workflow_handle(workflow_id, run_id=run_id)
-
-    async def _status_of(self, handle: WorkflowHandle[object, object]) -> WorkflowStatusName | None:
-        described = await self._describe(handle)
-        return described.status if described else None
-
-    async def _describe(self, handle: WorkflowHandle[object, object]) -> Described | None:
-        """The run `handle` names; None when Temporal does not know it; a problem when
-        Temporal does not answer."""
+        The describe is the raw service call: the SDK's `describe()` also decodes memo and
+        search attributes, which a status read does not use."""
+        if run_id is not None and (kept := self._closed.get((workflow_id, run_id))) is not None:
+            return kept
+        client = await self._temporal.client()
+        execution = WorkflowExecution(workflow_id=workflow_id, run_id=run_id or "")
+        request = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=execution)
         try:
-            description = await handle.describe(rpc_timeout=DESCRIBE_TIMEOUT)
+            raw = await client.workflow_service.describe_workflow_execution(
+                request, retry=True, timeout=DESCRIBE_TIMEOUT
+            )
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return None
             raise run_problem(exc) from exc
-        status = _NAMES.get(description.status) if description.status is not None else None
-        pending = pending_stage(description.raw_description, self._stage_task_queue)
-        return Described(description.run_id, status, pending)
+        described = self._described(raw)
+        if described.status == "RUNNING":
+            self._closed.saw_open(workflow_id)
+        elif described.status is not None:
+            self._closed.put((workflow_id, described.run_id), described)
+        return described
+
+    def _described(self, raw: DescribeWorkflowExecutionResponse) -> Described:
+        info = raw.workflow_execution_info
+        status = _NAMES.get(info.status)
+        pending = pending_stage(raw, self._stage_task_queue)
+        return Described(info.execution.run_id, status, pending)
 
 
-_NAMES: dict[WorkflowExecutionStatus, WorkflowStatusName] = {
+_NAMES: dict[int, WorkflowStatusName] = {
     WorkflowExecutionStatus.RUNNING: "RUNNING",
     WorkflowExecutionStatus.COMPLETED: "COMPLETED",
     WorkflowExecutionStatus.FAILED: "FAILED",
@@ -196,7 +218,9 @@ _NAMES: dict[WorkflowExecutionStatus, WorkflowStatusName] = {
 }
 
 
-def _discard(task: asyncio.Future[Any]) -> None:
+def _discard(task: asyncio.Future[Any] | None) -> None:
     """Cancel a read whose answer is not needed; its outcome is retrieved, never logged."""
+    if task is None:
+        return
     task.cancel()
     task.add_done_callback(lambda done: done.cancelled() or done.exception())

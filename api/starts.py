@@ -31,8 +31,9 @@ from api.problems import START_ERRORS, AlreadyCompleted, NotFound, NotYours, sta
 from api.ratelimit import StartRateLimiter
 from api.temporal import TemporalConnector
 from api.tiers import TierResolver
-from db.repository import CourseRepository, CourseRow
+from db.repository import CourseRead, CourseRepository, CourseRow
 from settings import Settings, TierPolicy
+from tiers import Tier
 from workflows.course_generation import CourseGenerationWorkflow
 from workflows.start import start_operation
 from workflows.types import AdmissionRequest, AdmissionResult, CourseGenerationInput
@@ -73,9 +74,8 @@ class Starter:
     async def start(self, principal: Principal, cmd: StartCommand) -> Started:
         """Admit a run (202/200 at the edge) or raise the problem that explains why not."""
         await self._limiter.hit(principal.user_id)
-        course, tier = await asyncio.gather(
-            self.owned_course(principal, cmd.course_id), self._tiers.tier(principal)
-        )
+        read, tier = await self.owned_read(principal, cmd.course_id)
+        course = read.course
         if course.generation_status == "completed" and not cmd.regenerate:
             raise AlreadyCompleted("the course is completed; send regenerate: true to start again")
         policy = self._settings.admission.policy(tier)
@@ -86,12 +86,16 @@ class Starter:
         )
 
     async def owned_course(self, principal: Principal, course_id: str) -> CourseRow:
-        course = await self._courses.get_course(course_id)
-        if course is None:
+        return _owned(principal, await self._courses.get_course(course_id))
+
+    async def owned_read(self, principal: Principal, course_id: str) -> tuple[CourseRead, Tier]:
+        """The caller's course (404 and 403 as `owned_course`) and the caller's tier, from one
+        query (`CourseRepository.get_course_for`)."""
+        read = await self._courses.get_course_for(course_id, principal.user_id)
+        if read is None:
             raise NotFound("no such course")
-        if course.user_id != principal.user_id:
-            raise NotYours("no such course")
-        return course
+        _owned(principal, read.course)
+        return read, self._tiers.resolve(principal, read.caller_tier)
 
     async def _shared_admit(
         self, principal: Principal, cmd: StartCommand, policy: TierPolicy
@@ -152,6 +156,15 @@ class Starter:
         except BaseException:
             await _settle(operation)
             raise
+
+
+def _owned(principal: Principal, course: CourseRow | None) -> CourseRow:
+    """`course` when the caller owns it: an absent course is 404, another user's 403."""
+    if course is None:
+        raise NotFound("no such course")
+    if course.user_id != principal.user_id:
+        raise NotYours("no such course")
+    return course
 
 
 async def _settle(operation: WithStartWorkflowOperation[Any, Any]) -> None:

@@ -76,7 +76,7 @@ async def build_state(settings: Settings) -> ApiState:
     )
     leases = Leases(redis, stores.redis_key_prefix)
     starter = Starter(settings, courses, tiers, temporal, limiter, leases)
-    runs = Runs(starter, tiers, temporal, leases, settings, courses)
+    runs = Runs(starter, tiers, temporal, leases, settings)
     verifier = TokenVerifier(settings.auth, jwks)
     events = ProgressEvents(courses, stores.database_dsn, temporal)
     await events.start()

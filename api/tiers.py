@@ -17,9 +17,16 @@ class TierResolver:
         self._courses = courses
 
     async def tier(self, principal: Principal) -> Tier:
-        raw = principal.claimed_tier
-        if raw is None:
-            raw = await self._courses.get_user_tier(principal.user_id)
+        """The tier, reading `user_profiles` only when the token claims none."""
+        stored = None
+        if principal.claimed_tier is None:
+            stored = await self._courses.get_user_tier(principal.user_id)
+        return self.resolve(principal, stored)
+
+    def resolve(self, principal: Principal, stored: str | None) -> Tier:
+        """The tier from the token's claim, else from `stored` (`user_profiles.tier` as read
+        alongside something else), else FREE."""
+        raw = principal.claimed_tier if principal.claimed_tier is not None else stored
         tier, known = parse_tier(raw)
         if not known:
             log.warning("unknown tier; using FREE", tier=raw, user_id=principal.user_id)

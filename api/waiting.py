@@ -3,11 +3,13 @@
 A run *waits* while its stage activity is SCHEDULED and not started on its first attempt (a
 retry waiting out its backoff is not waiting for capacity). The status read finds that in the
 describe it already makes; the backlog comes from Temporal's task-queue statistics, read at
-most once per `BACKLOG_CACHE_SECONDS` per queue however many status reads ask.
+most once per `BACKLOG_CACHE_SECONDS` per queue however many status reads ask, in the
+background once a first value is known.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -63,13 +65,30 @@ class Backlogs:
         self._temporal = temporal
         self._read_at: dict[str, tuple[float, int | None]] = {}
         self._reads: InFlight[int | None] = InFlight()
+        self._refreshing: set[asyncio.Future[tuple[int | None, bool]]] = set()
 
     async def count(self, task_queue: str) -> int | None:
+        """The queue's backlog. Once read, a read older than `BACKLOG_CACHE_SECONDS` is still
+        answered at once while a fresh one goes out in the background: no status read waits
+        for the statistics but the queue's first."""
         cached = self._read_at.get(task_queue)
-        if cached is not None and time.monotonic() - cached[0] < BACKLOG_CACHE_SECONDS:
-            return cached[1]
-        count, _ = await self._reads.run(task_queue, lambda: self._read(task_queue))
-        return count
+        if cached is None:
+            count, _ = await self._reads.run(task_queue, lambda: self._read(task_queue))
+            return count
+        if time.monotonic() - cached[0] >= BACKLOG_CACHE_SECONDS:
+            self._refresh(task_queue)
+        return cached[1]
+
+    def _refresh(self, task_queue: str) -> None:
+        refresh = asyncio.ensure_future(self._reads.run(task_queue, lambda: self._read(task_queue)))
+        self._refreshing.add(refresh)
+        refresh.add_done_callback(self._refreshed)
+
+    def _refreshed(self, refresh: asyncio.Future[tuple[int | None, bool]]) -> None:
+        """Forget a finished background read; its failure was logged or is retried next time."""
+        self._refreshing.discard(refresh)
+        if not refresh.cancelled():
+            refresh.exception()
 
     async def _read(self, task_queue: str) -> int | None:
         client = await self._temporal.client()

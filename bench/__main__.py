@@ -22,6 +22,7 @@ BENCHMARKS = (
     "sse",
     "burst",
     "twin",
+    "waiting",
     "reconcile",
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
@@ -71,6 +72,75 @@ def ratio_line(name: str, value: float, baseline: float, target: str) -> str:
     """One line comparing a measurement with its baseline, e.g. `1.32x (target <= 1.5x)`."""
     ratio = value / baseline if baseline else math.inf
     return f"{name:<40} {ratio:6.2f}x of baseline (target {target})"
+
+
+async def settle(pool: asyncpg.Pool, timeout: float = 120, interval: float = 0.1) -> float:
+    """Wait until no course is `pending` or `initializing` (every started run is past admission
+    and its claim, waiting for or running its stage), then for the last runs' stage
+    scheduling; the seconds it took."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        busy = await pool.fetchval(
+            "SELECT count(*) FROM public.courses"
+            " WHERE generation_status IN ('pending', 'initializing')"
+        )
+        if not busy:
+            break
+        await asyncio.sleep(interval)
+    await asyncio.sleep(0.5)
+    return time.monotonic() - began
+
+
+class RawHttp:
+    """A bare HTTP/1.1 client on keep-alive connections to one host, for load generators.
+
+    httpx spends about 3 ms of CPU on each request on this machine, as much as the gateway's own
+    work; on 2 shared cores a benchmark would measure its own client. This one writes the
+    request line and headers and reads a `Content-Length` body: about 0.1 ms."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._host, self._port = host, port
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
+        """The response's status and body. A kept connection the server has closed meanwhile
+        (uvicorn closes idle ones after 5 s) is replaced, and the request sent again: the
+        server never saw it."""
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        lines.append(f"Content-Length: {len(body)}")
+        message = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        while self._idle:
+            reader, writer = self._idle.pop()
+            try:
+                return await self._exchange(reader, writer, message)
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                writer.close()
+                if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                    raise
+        reader, writer = await asyncio.open_connection(self._host, self._port)
+        return await self._exchange(reader, writer, message)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: bytes
+    ) -> tuple[int, bytes]:
+        writer.write(message)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        content = await reader.readexactly(length)
+        self._idle.append((reader, writer))
+        return int(head[9:12]), content
+
+    async def aclose(self) -> None:
+        for _, writer in self._idle:
+            writer.close()
+        self._idle.clear()
 
 
 @dataclass(frozen=True)

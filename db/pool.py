@@ -44,6 +44,14 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing beyond what asyncpg always does (roll back an open
+    transaction, drop listener callbacks). Its default also sends `RESET ALL`, `UNLISTEN *`,
+    `CLOSE ALL` and an advisory unlock, one more round trip for every query; our pooled
+    connections hold no session state (settings are transaction-local, LISTEN has its own
+    connection, and so has the migrations' advisory lock)."""
+
+
 async def create_pool(
     dsn: str, min_size: int = 1, max_size: int = 10, *, connect_timeout: float = 5.0
 ) -> asyncpg.Pool:
@@ -53,6 +61,7 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         init=init_connection,
+        reset=keep_session,
         timeout=connect_timeout,
         server_settings={"application_name": "course-generator"},
     )

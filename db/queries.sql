@@ -11,6 +11,29 @@ SELECT id, user_id, title, language, style, course_description, target_audience,
   FROM public.courses
  WHERE id = $1;
 
+-- name: get_course_for
+-- A status read or a start in one round trip: the course row (the columns of `get_course`),
+-- the caller's stored tier ($2's `user_profiles.tier`, whoever owns the course) and, only for a
+-- rolled-back course, what its recorded run's saga undid (as `rollback_undone`).
+SELECT c.id, c.user_id, c.title, c.language, c.style, c.course_description, c.target_audience,
+       c.difficulty, c.lesson_duration_minutes, c.learning_outcomes, c.estimated_lessons,
+       c.estimated_sections, c.content_strategy, c.output_formats,
+       c.generation_status::text AS generation_status, c.generation_progress,
+       c.generation_started_at, c.generation_completed_at, c.last_progress_update, c.webhook_url,
+       c.error_message, c.error_details, c.workflow_id, c.run_id, c.run_started_at,
+       c.progress_seq, c.created_at, c.updated_at,
+       (SELECT p.tier FROM public.user_profiles p WHERE p.id = $2) AS caller_tier,
+       CASE WHEN c.generation_status::text IN ('failed', 'cancelled') THEN
+           (SELECT m.metadata->'undone'
+              FROM public.system_metrics m
+             WHERE m.course_id = c.id AND m.event_type = 'job_rollback'
+               AND m.metadata->>'run_id' = c.run_id
+             ORDER BY m."timestamp" DESC
+             LIMIT 1)
+       END AS undone
+  FROM public.courses c
+ WHERE c.id = $1;
+
 -- name: get_user_tier
 SELECT tier FROM public.user_profiles WHERE id = $1;
 

@@ -27,6 +27,7 @@ from db.ids import parse_uuid
 from db.queries import QUERIES
 
 __all__ = [
+    "CourseRead",
     "CourseRepository",
     "CourseRow",
     "DatabaseUnavailable",
@@ -78,6 +79,16 @@ class CourseRow:
         return cls(**values)
 
 
+@dataclass(frozen=True)
+class CourseRead:
+    """A course row with what a status read or a start needs beside it, read in the same
+    query: the caller's stored tier and, for a rolled-back course, what its run's saga undid."""
+
+    course: CourseRow
+    caller_tier: str | None
+    undone: list[str] | None
+
+
 class CourseRepository:
     """Reads and writes course generation state through the SQL functions of `db/migrations`."""
 
@@ -91,6 +102,22 @@ class CourseRepository:
             return None
         record = await self._fetchrow("get_course", parsed)
         return None if record is None else CourseRow.from_record(record)
+
+    async def get_course_for(self, course_id: str, caller_id: str) -> CourseRead | None:
+        """The course row, `caller_id`'s stored tier (whoever owns the course) and what the
+        recorded run's rollback undid, in one round trip; None when the course is absent."""
+        parsed = parse_uuid(course_id)
+        if parsed is None:
+            return None
+        record = await self._fetchrow("get_course_for", parsed, parse_uuid(caller_id))
+        if record is None:
+            return None
+        tier = record["caller_tier"]
+        return CourseRead(
+            CourseRow.from_record(record),
+            None if tier is None else str(tier),
+            _names(record["undone"]),
+        )
 
     async def get_user_tier(self, user_id: str) -> str | None:
         """`user_profiles.tier` as stored, or None without a profile row."""
@@ -169,8 +196,7 @@ class CourseRepository:
     async def rollback_undone(self, course_id: str, run_id: str) -> list[str] | None:
         """What the run's saga undid, in order (its `job_rollback` metric's `undone`), or None
         when the run recorded no rollback."""
-        undone = await self._fetchval("rollback_undone", _uuid(course_id), run_id)
-        return [str(name) for name in undone] if isinstance(undone, list) else None
+        return _names(await self._fetchval("rollback_undone", _uuid(course_id), run_id))
 
     async def status_history(self, course_id: str) -> list[dict[str, Any]]:
         records = await self._run(self._pool.fetch, "status_history", _uuid(course_id))
@@ -209,6 +235,11 @@ def _uuid(value: str) -> uuid.UUID:
 
 def _optional_uuid(value: str | None) -> uuid.UUID | None:
     return None if value is None else _uuid(value)
+
+
+def _names(value: Any) -> list[str] | None:
+    """A jsonb array of names (a rollback's `undone`) as strings; None for anything else."""
+    return [str(name) for name in value] if isinstance(value, list) else None
 
 
 def _document(value: Any) -> dict[str, Any] | None:

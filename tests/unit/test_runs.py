@@ -4,24 +4,27 @@ and that a cancel never reaches a course whose generation has ended."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-from temporalio.api.common.v1 import ActivityType
+from temporalio.api.common.v1 import ActivityType, WorkflowExecution
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.taskqueue.v1 import TaskQueueStats
-from temporalio.api.workflow.v1 import PendingActivityInfo
+from temporalio.api.workflow.v1 import PendingActivityInfo, WorkflowExecutionInfo
 from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
     DescribeTaskQueueResponse,
+    DescribeWorkflowExecutionRequest,
     DescribeWorkflowExecutionResponse,
 )
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+import api.waiting
 from api.auth import Principal
 from api.problems import TEMPORAL_UNAVAILABLE, DependencyUnavailable, NotRunning
 from api.runs import Runs
@@ -37,7 +40,7 @@ SCHEDULED_AT = datetime(2026, 1, 1, 10, 0, 5, tzinfo=UTC)
 
 
 class FakeTemporal:
-    """A client whose handles describe as `answer` (a status, or an RPC error) with `pending`
+    """A client whose runs describe as `answer` (a status, or an RPC error) with `pending`
     activities, cancel, and whose task queues report a backlog of `backlog`."""
 
     namespace = "default"
@@ -54,18 +57,26 @@ class FakeTemporal:
     async def client(self) -> Any:
         return self
 
-    def get_workflow_handle(self, workflow_id: str, run_id: str | None = None) -> Any:
-        async def describe(**_: Any) -> Any:
-            self.describes.append((workflow_id, run_id))
-            if isinstance(self.answer, RPCStatusCode):
-                raise RPCError("describe failed", self.answer, b"")
-            raw = DescribeWorkflowExecutionResponse(pending_activities=self.pending)
-            return SimpleNamespace(run_id=self.run_id, status=self.answer, raw_description=raw)
+    async def describe_workflow_execution(
+        self, request: DescribeWorkflowExecutionRequest, **_: Any
+    ) -> DescribeWorkflowExecutionResponse:
+        execution = request.execution
+        self.describes.append((execution.workflow_id, execution.run_id or None))
+        if isinstance(self.answer, RPCStatusCode):
+            raise RPCError("describe failed", self.answer, b"")
+        info = WorkflowExecutionInfo(
+            execution=WorkflowExecution(workflow_id=execution.workflow_id, run_id=self.run_id),
+            status=cast(Any, int(self.answer)),
+        )
+        return DescribeWorkflowExecutionResponse(
+            workflow_execution_info=info, pending_activities=self.pending
+        )
 
+    def get_workflow_handle(self, workflow_id: str, run_id: str | None = None) -> Any:
         async def cancel(**_: Any) -> None:
             self.cancels += 1
 
-        return SimpleNamespace(describe=describe, cancel=cancel)
+        return SimpleNamespace(cancel=cancel)
 
     async def describe_task_queue(self, request: DescribeTaskQueueRequest, **_: Any) -> Any:
         self.stats_reads.append(request.task_queue.name)
@@ -74,24 +85,8 @@ class FakeTemporal:
         return DescribeTaskQueueResponse(stats=stats)
 
 
-class FakeCourses:
-    """The repository's `rollback_undone`: `undone` for any run, counting reads."""
-
-    def __init__(self, undone: list[str] | None) -> None:
-        self.undone, self.reads = undone, 0
-
-    async def rollback_undone(self, course_id: str, run_id: str) -> list[str] | None:
-        self.reads += 1
-        return self.undone
-
-
-def _runs(
-    temporal: FakeTemporal,
-    generation_status: str | None,
-    run_id: str = "run-1",
-    courses: FakeCourses | None = None,
-) -> Runs:
-    row = SimpleNamespace(
+def course_row(generation_status: str | None, run_id: str = "run-1") -> SimpleNamespace:
+    return SimpleNamespace(
         id=COURSE,
         workflow_id=workflow_id_for(COURSE),
         run_id=run_id,
@@ -101,21 +96,32 @@ def _runs(
         generation_completed_at=None,
     )
 
+
+def _runs(
+    temporal: FakeTemporal,
+    generation_status: str | None,
+    run_id: str = "run-1",
+    undone: list[str] | None = None,
+    row: SimpleNamespace | None = None,
+    **settings: str,
+) -> Runs:
+    """A `Runs` whose caller owns `row` (by default one in `generation_status` recording
+    `run_id`); a test may change the row between reads."""
+    row = row or course_row(generation_status, run_id)
+
     async def owned_course(*_: Any) -> Any:
         return row
 
-    async def tier(*_: Any) -> Tier:
-        return Tier.FREE
+    async def owned_read(*_: Any) -> Any:
+        return SimpleNamespace(course=row, caller_tier=None, undone=undone), Tier.FREE
 
-    starter = SimpleNamespace(owned_course=owned_course)
-    tiers = SimpleNamespace(tier=tier)
+    starter = SimpleNamespace(owned_course=owned_course, owned_read=owned_read)
     return Runs(
         cast(Any, starter),
-        cast(Any, tiers),
+        cast(Any, None),
         cast(Any, temporal),
         cast(Any, None),
-        make_settings(TEMPORAL_STAGE_TASK_QUEUE="stages"),
-        cast(Any, courses or FakeCourses(None)),
+        make_settings(TEMPORAL_STAGE_TASK_QUEUE="stages", **settings),
     )
 
 
@@ -228,14 +234,91 @@ async def test_only_a_first_attempt_stage_not_started_is_waiting(
     assert temporal.stats_reads == []
 
 
-async def test_compensations_of_a_rolled_back_course() -> None:
-    """A failed or cancelled course lists what its run undid; a running one reads nothing."""
+async def test_compensations_come_with_the_row() -> None:
+    """What a rolled-back run undid is read with the row (the query reads it only for a failed
+    or cancelled course) and answered as read."""
     undone = ["finish_generation", "release_lease"]
-    failed = FakeCourses(undone)
     temporal = FakeTemporal(WorkflowExecutionStatus.FAILED, "run-1")
-    status = await _runs(temporal, "failed", courses=failed).status(USER, COURSE)
+    status = await _runs(temporal, "failed", undone=undone).status(USER, COURSE)
     assert status.compensations == undone
-    running = FakeCourses(undone)
+
+
+async def test_a_closed_run_is_described_once() -> None:
+    """A closed run's describe is kept: later status reads of the course send no describe."""
+    temporal = FakeTemporal(WorkflowExecutionStatus.COMPLETED, "run-1")
+    runs = _runs(temporal, "completed")
+    answers = [(await runs.status(USER, COURSE)).workflow_status for _ in range(3)]
+    assert answers == ["COMPLETED"] * 3
+    assert temporal.describes == [(workflow_id_for(COURSE), None)]
+
+
+async def test_an_open_run_is_described_on_every_read() -> None:
+    """A RUNNING run is never kept: each read describes it, and sees it close."""
     temporal = FakeTemporal(WorkflowExecutionStatus.RUNNING, "run-1")
-    status = await _runs(temporal, "generating_content", courses=running).status(USER, COURSE)
-    assert (status.compensations, running.reads) == (None, 0)
+    runs = _runs(temporal, "finalizing")
+    first = await runs.status(USER, COURSE)
+    second = await runs.status(USER, COURSE)
+    temporal.answer = WorkflowExecutionStatus.COMPLETED
+    third = await runs.status(USER, COURSE)
+    fourth = await runs.status(USER, COURSE)
+    statuses = [s.workflow_status for s in (first, second, third, fourth)]
+    assert statuses == ["RUNNING", "RUNNING", "COMPLETED", "COMPLETED"]
+    assert len(temporal.describes) == 3
+
+
+async def test_no_cache_when_its_size_is_zero() -> None:
+    temporal = FakeTemporal(WorkflowExecutionStatus.CANCELED, "run-1")
+    runs = _runs(temporal, "cancelled", CLOSED_RUN_CACHE_SIZE="0")
+    for _ in range(2):
+        assert (await runs.status(USER, COURSE)).workflow_status == "CANCELED"
+    assert len(temporal.describes) == 2
+
+
+async def test_a_regeneration_is_described_live_after_a_kept_run() -> None:
+    """The row records a newer run than the kept closed one: that run is described by its id,
+    and once seen open, reads describe the course's latest run alongside the row again."""
+    temporal = FakeTemporal(WorkflowExecutionStatus.COMPLETED, "run-1")
+    row = course_row("completed")
+    runs = _runs(temporal, "completed", row=row)
+    await runs.status(USER, COURSE)
+    temporal.describes.clear()
+    temporal.answer, temporal.run_id = WorkflowExecutionStatus.RUNNING, "run-2"
+    row.generation_status, row.run_id = "generating_content", "run-2"
+    first = await runs.status(USER, COURSE)
+    second = await runs.status(USER, COURSE)
+    assert (first.workflow_status, second.workflow_status) == ("RUNNING", "RUNNING")
+    assert temporal.describes == [
+        (workflow_id_for(COURSE), "run-2"),
+        (workflow_id_for(COURSE), None),
+    ]
+
+
+async def test_cancel_of_a_kept_closed_run_sends_nothing() -> None:
+    """A row that still says running while its run is kept closed: 409, no describe, no
+    cancel."""
+    temporal = FakeTemporal(WorkflowExecutionStatus.FAILED, "run-1")
+    runs = _runs(temporal, "generating_content")
+    await runs.status(USER, COURSE)
+    with pytest.raises(NotRunning):
+        await runs.cancel(USER, COURSE, None)
+    assert (len(temporal.describes), temporal.cancels) == (1, 0)
+
+
+async def test_a_stale_backlog_is_answered_while_it_is_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past its cache time the backlog is answered at once, the fresh read going out in the
+    background; the next read has its value."""
+    monkeypatch.setattr(api.waiting, "BACKLOG_CACHE_SECONDS", 0.0)
+    temporal = FakeTemporal(WorkflowExecutionStatus.RUNNING, "run-1")
+    temporal.pending = [pending("text_generation", queue="stages.text_generation")]
+    runs = _runs(temporal, "generating_content")
+    backlogs = []
+    for backlog in (7, 9, 9):
+        temporal.backlog = backlog
+        waiting = (await runs.status(USER, COURSE)).waiting
+        assert waiting is not None
+        backlogs.append(waiting.backlog)
+        await asyncio.sleep(0.01)  # the background read
+    assert backlogs == [7, 7, 9]
+    assert len(temporal.stats_reads) == 3

@@ -87,6 +87,9 @@ EXACT_NAMES = [
     ("API_LOOP", "asyncio", "api.loop", "asyncio"),
     ("API_HTTP", "h11", "api.http", "h11"),
     ("API_BACKLOG", "64", "api.backlog", 64),
+    # status reads
+    ("CLOSED_RUN_CACHE_SIZE", "0", "status.closed_run_cache_size", 0),
+    ("CLOSED_RUN_CACHE_TTL_SECONDS", "30", "status.closed_run_cache_ttl_seconds", 30),
 ]  # fmt: skip
 
 
@@ -133,6 +136,7 @@ def test_defaults_are_the_documented_ones() -> None:
     telemetry = s.telemetry
     assert (telemetry.traces_exporter, telemetry.otlp_protocol) == ([], "grpc")
     assert (telemetry.service_name, telemetry.worker_metrics_port) == ("course-generator", 9464)
+    assert (s.status.closed_run_cache_size, s.status.closed_run_cache_ttl_seconds) == (10_000, 600)
 
 
 def test_no_trace_exporter_is_spelled_none(monkeypatch: pytest.MonkeyPatch) -> None:

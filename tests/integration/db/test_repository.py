@@ -170,3 +170,37 @@ async def test_dropped_connection_raises_database_unavailable(
                 await call
     finally:
         await pool.close()
+
+
+async def test_course_for_reads_the_row_the_callers_tier_and_what_was_undone(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """One query: the same row as `get_course`, the caller's stored tier (not the owner's),
+    and a rolled-back course's `undone` for its recorded run only."""
+    owner, caller = await insert_user(pg_pool, "premium"), await insert_user(pg_pool, "basic")
+    course_id = await insert_course(pg_pool, owner)
+    read = await repo.get_course_for(course_id, owner)
+    assert read is not None
+    assert (read.course, read.caller_tier, read.undone) == (
+        await repo.get_course(course_id),
+        "premium",
+        None,
+    )
+    other = await repo.get_course_for(course_id, caller)
+    assert other is not None
+    assert other.caller_tier == "basic"
+    no_profile = await repo.get_course_for(course_id, await insert_user(pg_pool))
+    assert no_profile is not None
+    assert no_profile.caller_tier is None
+    assert await repo.get_course_for(new_id(), owner) is None
+    assert await repo.get_course_for("not-a-uuid", owner) is None
+
+    undone = ["finish_generation", "release_lease"]
+    for status in ("failed", "completed"):
+        course = await insert_course(pg_pool, owner, status=status, run_id="run-1")
+        for run_id in ("run-0", "run-1"):
+            metadata = {"run_id": run_id, "undone": [*undone, run_id]}
+            await repo.record_metric("job_rollback", "warn", course_id=course, metadata=metadata)
+        read = await repo.get_course_for(course, owner)
+        assert read is not None
+        assert read.undone == ([*undone, "run-1"] if status == "failed" else None)
