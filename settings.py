@@ -231,7 +231,6 @@ class WorkerSettings(_Group):
     activity_pollers: int = Field(default=5, ge=1, validation_alias="WORKER_ACTIVITY_POLLERS")
     poller_autoscaling: bool = Field(default=False, validation_alias="WORKER_POLLER_AUTOSCALING")
     workflow_sandbox: bool = Field(default=True, validation_alias="WORKER_WORKFLOW_SANDBOX")
-# --- Status reads (the gateway's cache of closed runs' describes) ---------------------------
 
 
 class StatusSettings(_Group):
@@ -244,9 +243,6 @@ class StatusSettings(_Group):
     closed_run_cache_ttl_seconds: float = Field(
         default=600, gt=0, validation_alias="CLOSED_RUN_CACHE_TTL_SECONDS"
     )
-
-
-# --- end of status reads -----------------------------------------------------------------------
 
 
 class ReconcileSettings(_Group):

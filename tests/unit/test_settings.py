@@ -87,7 +87,6 @@ EXACT_NAMES = [
     ("API_LOOP", "asyncio", "api.loop", "asyncio"),
     ("API_HTTP", "h11", "api.http", "h11"),
     ("API_BACKLOG", "64", "api.backlog", 64),
-    # status reads
     ("CLOSED_RUN_CACHE_SIZE", "0", "status.closed_run_cache_size", 0),
     ("CLOSED_RUN_CACHE_TTL_SECONDS", "30", "status.closed_run_cache_ttl_seconds", 30),
 ]  # fmt: skip

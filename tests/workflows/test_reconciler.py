@@ -35,7 +35,6 @@ from tests.factories import insert_course, insert_user, make_settings
 from tests.helpers import eventually
 from tests.workflows.support import ROOT, Stack, Stacks
 from worker import stage_worker, start_reconciler
-from workflows.reconcile import ReconcileWorkflow
 from workflows.types import workflow_id_for
 
 HOLD = {"stage_seconds": 60}  # a run that stays in its first stage
@@ -154,7 +153,7 @@ async def test_an_active_course_without_any_run_is_failed_saying_so(stack: Stack
     user = await insert_user(stack.pool, "FREE")
     course_id = await insert_course(stack.pool, user, status="analyzing_task")
     await start_pass(stack.client, stack.settings.temporal.task_queue)
-    handle = stack.client.get_workflow_handle_for(ReconcileWorkflow.run, TRIGGERED_ID)
+    handle = stack.client.get_workflow_handle(TRIGGERED_ID, result_type=ReconcileSummary)
     summary = await handle.result()
     assert [(r.kind, r.course_id) for r in summary.repairs] == [("course_failed", course_id)]
     row = await stack.repository.get_course(course_id)
@@ -178,7 +177,7 @@ async def test_lost_leases_refuse_starts_until_a_pass_restores_them(stack: Stack
     second = await stack.create_course(tier="FREE", user_id=course.user_id)
     refused, _ = await stack.start(second)
     assert (refused.decision, refused.unavailable) == ("unavailable", "redis")
-    triggered = stack.client.get_workflow_handle_for(ReconcileWorkflow.run, TRIGGERED_ID)
+    triggered = stack.client.get_workflow_handle(TRIGGERED_ID, result_type=ReconcileSummary)
     summary = await triggered.result()
     assert [(r.kind, r.run_id) for r in summary.repairs] == [("lease_restored", admitted.run_id)]
     assert summary.epoch_written
