@@ -111,6 +111,19 @@ async def describe(client: Client, workflow_id: str, run_id: str) -> WorkflowExe
     return described.status
 
 
+async def pending_activities(client: Client, workflow_id: str, run_id: str) -> str:
+    """What an open run waits for, for failure messages: activity, state, attempt, failure."""
+    try:
+        described = await client.get_workflow_handle(workflow_id, run_id=run_id).describe()
+    except RPCError as exc:
+        return f"describe failed: {exc}"
+    return "; ".join(
+        f"{a.activity_type.name} state={a.state} attempt={a.attempt}"
+        f" failure={a.last_failure.message[:120]!r}"
+        for a in described.raw_description.pending_activities
+    ) or "no pending activity"
+
+
 async def course_problems(world: World, course: asyncpg.Record) -> list[str]:
     """What is wrong with one admitted course and its recorded run."""
     cid, status = course["id"], course["generation_status"]
@@ -118,7 +131,8 @@ async def course_problems(world: World, course: asyncpg.Record) -> list[str]:
         return [f"{cid}: admitted but no run recorded (status {status})"]
     run = await describe(world.client, course["workflow_id"], course["run_id"])
     if status not in TERMINAL:
-        return [f"{cid}: still {status} (run {run.name if run else 'unknown'})"]
+        pending = await pending_activities(world.client, course["workflow_id"], course["run_id"])
+        return [f"{cid}: still {status} (run {run.name if run else 'unknown'}; {pending})"]
     problems = []
     if status != "completed" and not course["error_message"]:
         problems.append(f"{cid}: {status} without a message")
