@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
-from devstack.children import REPO, stop_group
+from devstack.children import REPO, die_with_parent, stop_group
 from devstack.queues import QueuesPolled
 from settings import Settings
 from tests.factories import make_settings
@@ -44,6 +44,7 @@ class Service:
                 stdout=out,
                 stderr=out,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
 
     def kill(self) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import embedded
+from devstack.children import die_with_parent
 
 # initdb and postgres refuse to run as root; the cluster then belongs to this system user.
 POSTGRES_SYSTEM_USER = "postgres"
@@ -155,7 +156,9 @@ class TemporalServer:
     def start(self) -> None:
         args = embedded.temporal_dev_server_args(self.port, None, self.db_file, self.extra_args)
         with (self.db_file.parent / "temporal.log").open("ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=log, start_new_session=True, preexec_fn=die_with_parent
+            )
         wait_port(self.port, self.proc, "temporal dev server")
 
     def kill(self) -> None:
