@@ -37,6 +37,7 @@ class FaultProxy:
         self._call(self._close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop.close()
 
     @property
     def address(self) -> str:

@@ -109,6 +109,11 @@ class FaultStack:
         await api_ready(api)
         return f"http://127.0.0.1:{api.env['API_PORT']}"
 
+    def retire(self, service: Service) -> None:
+        """Stop a process started for one test; the stack no longer watches it."""
+        service.stop()
+        self.services.remove(service)
+
     async def connect_temporal(self) -> Client:
         async def connected() -> Client:
             try:

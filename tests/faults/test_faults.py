@@ -116,7 +116,7 @@ async def test_worker_down_across_deadline_and_timeout(scenario: Scenario) -> No
     await probes.wait_in_stage(stack.pool, held, at_least=3)
     scenario.fault()
     stack.worker.kill()
-    short.stop()
+    stack.retire(short)
 
     async def timed_out() -> None:
         for p in held:
@@ -156,7 +156,7 @@ async def test_temporal_unreachable_for_20_seconds(scenario: Scenario) -> None:
             answers = await probes.calls_during(http, 20, waiting, running)
         proxy.heal()
         scenario.healed()
-        gateway.stop()
+        stack.retire(gateway)
     slowest = max(a.seconds for a in answers)
     bad = [a for a in answers if a.status != 503 or a.retry_after is None or a.seconds > 5]
     assert not bad, bad
