@@ -206,7 +206,9 @@ class StageSettings(_Group):
 
 
 class ReconcileSettings(_Group):
-    interval_seconds: int = Field(default=60, ge=1, validation_alias="RECONCILE_INTERVAL_SECONDS")
+    """The reconciler's Schedule: every `interval_seconds` (0 = no Schedule: off)."""
+
+    interval_seconds: int = Field(default=60, ge=0, validation_alias="RECONCILE_INTERVAL_SECONDS")
     grace_seconds: int = Field(default=120, ge=0, validation_alias="RECONCILE_GRACE_SECONDS")
 
 

@@ -4,9 +4,12 @@
 metric activities) and one per stage in `SIMULATED_STAGES` on that stage's own queue
 `<TEMPORAL_STAGE_TASK_QUEUE>.<stage>` (`STAGE_CAPACITY_<STAGE>` or `STAGE_CAPACITY` slots, or the
 resource-based tuner), and the webhook dispatcher, until SIGTERM/SIGINT, serving Prometheus
-metrics (the SDK's and ours) on `WORKER_METRICS_PORT`. `python -m worker stages` runs only those
-stage workers (a stage fleet: it needs Temporal only). `python -m worker setup-search-attributes`
-registers the five search attributes idempotently.
+metrics (the SDK's and ours) on `WORKER_METRICS_PORT`. The orchestration worker also runs the
+reconciler (`ReconcileWorkflow` and its activities): at start it creates or updates the
+reconciler's Schedule (`RECONCILE_INTERVAL_SECONDS`; 0 deletes it) and asks for one pass at
+once. `python -m worker stages` runs only those stage workers (a stage fleet: it needs
+Temporal only). `python -m worker setup-search-attributes` registers the five search
+attributes idempotently.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import temporal_connect
 from activities.admission import AdmissionActivities
 from activities.course import CourseActivities
 from activities.metrics import MetricActivities, WorkerMetrics
+from activities.reconcile import ReconcileActivities
 from activities.stages import SimulatedStages
 from activities.types import RunOptions
 from admission import Leases, create_redis
@@ -39,12 +43,15 @@ from db.outbox import Outbox
 from db.pool import UNREACHABLE, Backoff, open_pool
 from db.repository import CourseRepository
 from observability import configure_tracing, metrics_runtime_or_exit
+from reconciler.schedule import PassTrigger, apply_schedule, start_pass
+from reconciler.wiring import build_reconciler
 from settings import Settings, settings_or_exit
 from telemetry import configure_logging, run_then_exit
 from webhooks.addresses import AddressGuard
 from webhooks.dispatcher import Dispatcher, DispatchPolicy
 from webhooks.sender import Sender
 from workflows.course_generation import CourseGenerationWorkflow
+from workflows.reconcile import ReconcileWorkflow
 
 log = logging.getLogger("worker")
 T = TypeVar("T")
@@ -93,15 +100,23 @@ def build_workers(
     repository = repository or CourseRepository(pool)
     leases = Leases(redis, settings.stores.redis_key_prefix)
     admission = AdmissionActivities(
-        leases, settings.admission, settings.workflow.execution_timeout_seconds
+        leases,
+        settings.admission,
+        settings.workflow.execution_timeout_seconds,
+        rebuild=PassTrigger(client, settings.temporal.task_queue),
     )
     course = CourseActivities(repository, run_options(settings))
     runtime = client.service_client.config.runtime or Runtime.default()
-    metrics = MetricActivities(repository, WorkerMetrics.on(runtime.metric_meter))
+    counters = WorkerMetrics.on(runtime.metric_meter)
+    metrics = MetricActivities(repository, counters)
+    repairs = counters.reconciler_repairs
+    reconcile = ReconcileActivities(
+        build_reconciler(settings, pool, redis, client, lambda kind: repairs.add(1, {"kind": kind}))
+    )
     orchestration = Worker(
         client,
         task_queue=settings.temporal.task_queue,
-        workflows=[CourseGenerationWorkflow],
+        workflows=[CourseGenerationWorkflow, ReconcileWorkflow],
         activities=[
             admission.reserve_lease,
             admission.release_lease,
@@ -109,6 +124,10 @@ def build_workers(
             course.update_progress,
             course.finish_generation,
             metrics.record_metric,
+            reconcile.begin,
+            reconcile.courses_page,
+            reconcile.leases_page,
+            reconcile.finish,
         ],
         workflow_runner=WORKFLOW_RUNNER,
         graceful_shutdown_timeout=SHUTDOWN_GRACE,
@@ -219,7 +238,8 @@ async def serve(settings: Settings, stop: asyncio.Event, stages_only: bool = Fal
     try:
         async with dispatcher.running(settings.stores.database_dsn):
             client = await connect_with_retries(settings, runtime)
-            await run_until(build_workers(client, settings, pool, redis), stop)
+            workers = build_workers(client, settings, pool, redis)
+            await run_until(workers, stop, lambda: start_reconciler(client, settings))
     finally:
         await redis.aclose()
         await pool.close()
@@ -231,13 +251,32 @@ async def connect_with_retries(settings: Settings, runtime: Runtime | None) -> C
     )
 
 
-async def run_until(workers: Sequence[Worker], stop: asyncio.Event) -> None:
+async def run_until(
+    workers: Sequence[Worker],
+    stop: asyncio.Event,
+    started: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Run `workers` until `stop`; `started` is called once they poll."""
     async with contextlib.AsyncExitStack() as stack:
         for worker in workers:
             await stack.enter_async_context(worker)
         log.info("worker polling %s", [w.task_queue for w in workers])
+        if started is not None:
+            await started()
         await stop.wait()
         log.info("shutting down")
+
+
+async def start_reconciler(client: Client, settings: Settings) -> None:
+    """Create, update or delete the reconciler's Schedule and ask for a pass now (unless the
+    interval is 0). A failure is logged: the worker runs on, the next start tries again."""
+    queue, interval = settings.temporal.task_queue, settings.reconcile.interval_seconds
+    try:
+        log.info("reconciler schedule %s", await apply_schedule(client, queue, interval))
+        if interval > 0:
+            await start_pass(client, queue)
+    except Exception as exc:
+        log.warning("reconciler schedule not applied: %s", exc)
 
 
 async def setup_search_attributes(settings: Settings) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from workflows.types import CourseBrief, GenerationType, HolderInfo, LimitReason
 
-RESERVE_LEASE = "reserve_lease"
+RESERVE_LEASE = "reserve_lease"  # answers None when the lease store cannot decide (no epoch)
 RELEASE_LEASE = "release_lease"
 CLAIM_COURSE = "claim_course"
 UPDATE_PROGRESS = "update_progress"
@@ -132,3 +132,55 @@ class RecordMetricInput:
     course_id: str | None = None
     job_id: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+RECONCILE_BEGIN = "reconcile_begin"
+RECONCILE_COURSES = "reconcile_courses_page"
+RECONCILE_LEASES = "reconcile_leases_page"
+RECONCILE_FINISH = "reconcile_finish"
+
+
+@dataclass
+class ReconcileCursor:
+    """Where a page starts: a course id (`""` = the first) or a ZSCAN cursor (`"0"`)."""
+
+    cursor: str
+
+
+@dataclass
+class ReconcileToken:
+    """The rebuild a pass began; the epoch is written only if it is still the current one."""
+
+    token: str
+
+
+@dataclass
+class Repair:
+    """One change a reconcile pass made; `kind` is one of `reconciler.repairs.KINDS`."""
+
+    kind: str
+    workflow_id: str
+    run_id: str = ""
+    course_id: str = ""
+    user_id: str = ""
+    detail: str = ""  # what was found: "the run was terminated", "TIMED_OUT", …
+
+
+@dataclass
+class ReconcilePage:
+    """One page's repairs and where the next page starts ("" when this was the last)."""
+
+    repairs: list[Repair] = field(default_factory=list)
+    next: str = ""
+    seen: int = 0
+
+
+@dataclass
+class ReconcileSummary:
+    """A whole pass: its repairs, how many courses and leases it read, whether it wrote the
+    epoch (a full rebuild that Redis kept)."""
+
+    repairs: list[Repair] = field(default_factory=list)
+    courses: int = 0
+    leases: int = 0
+    epoch_written: bool = False

@@ -1,6 +1,8 @@
 """Operator command for admission leases: `python -m admission list | release <courseId>`.
 
-    list               every live lease: user, course, workflow id, run id, since, expiry
+    list               the epoch (when the last rebuild wrote it, or that it is missing and
+                       starts are refused until a reconciler pass), then every live lease:
+                       user, course, workflow id, run id, since, expiry
     release <courseId> free the lease held by `course-generation-<courseId>`
 
 Reads REDIS_URL (default the local server) and REDIS_KEY_PREFIX through the settings tree.
@@ -43,6 +45,11 @@ def _line(lease: GlobalHolder) -> str:
 
 
 async def _list(leases: Leases) -> int:
+    epoch = await leases.epoch()
+    if epoch is None:
+        print("# epoch: missing (starts answer 503 until a reconciler pass rebuilds the leases)")
+    else:
+        print(f"# epoch: {_iso(epoch)} (written by the last full rebuild)")
     held = await leases.holders()
     print("user_id\tcourse_id\tworkflow_id\trun_id\tsince\texpires_at")
     for lease in held:

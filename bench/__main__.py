@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
-BENCHMARKS = ("progress", "admission", "orchestration", "gateway", "tracing", "sse")
+BENCHMARKS = ("progress", "admission", "orchestration", "gateway", "tracing", "sse", "reconcile")
 
 Main = Callable[[], Coroutine[Any, Any, None]]
 

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 import embedded
 from admission import Leases, create_redis
 from bench.common import Stats, measure
+from tests.factories import write_epoch
 
 PAIRS = 4000
 BACKGROUND = 500
@@ -77,8 +78,10 @@ async def _cleanup(client: aioredis.Redis, leases: Leases) -> None:
 async def main() -> None:
     store = await embedded.resolve_redis(os.environ.get("REDIS_URL"), Path(".data/redis"))
     client = create_redis(store.url)
-    leases = Leases(client, f"bench-{uuid.uuid4().hex[:8]}")
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    leases = Leases(client, prefix)
     try:
+        await write_epoch(client, prefix)
         print(f"redis {store.url} ({store.source}); {BACKGROUND} background leases")
         await _background(leases)
         warm_up = count(10**9)

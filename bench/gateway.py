@@ -349,6 +349,7 @@ async def main() -> None:
         bench = Bench(stack.env.client, stack.pool, http, queue)
         procs: list[subprocess.Popen[bytes]] = []
         try:
+            await factories.write_epoch(stack.redis, api_env["REDIS_KEY_PREFIX"])
             async with contextlib.AsyncExitStack() as running:
                 if WORKER_MODE == "inline":
                     for worker in workers(bench, stack.redis, api_env):

@@ -151,11 +151,16 @@ def baseline_round(shape: tuple[int, int, int]) -> Callable[[Bench], Awaitable[S
     return timed
 
 
+def key_prefix(bench: Bench) -> str:
+    """The benchmark's own lease keys (`main` writes their epoch)."""
+    return f"bench-{bench.queue}"
+
+
 def workers(bench: Bench, redis: Redis) -> list[Worker]:
     """Ours from `worker.build_workers`; the baseline's built the same way on its own queues."""
     from worker import build_workers, stage_worker
 
-    env = {**queue_env(bench.queue, f"bench-{uuid.uuid4().hex}"), "SIMULATED_STAGE_SECONDS": "0"}
+    env = {**queue_env(bench.queue, key_prefix(bench)), "SIMULATED_STAGE_SECONDS": "0"}
     settings = make_settings(env)
     minimal = Worker(
         bench.client,
@@ -178,6 +183,9 @@ SIDES: dict[str, Callable[[Bench], Awaitable[Stats]]] = {
 
 
 async def run(bench: Bench, redis: Redis) -> None:
+    from tests.factories import write_epoch
+
+    await write_epoch(redis, key_prefix(bench))
     async with contextlib.AsyncExitStack() as stack:
         for worker in workers(bench, redis):
             await stack.enter_async_context(worker)

@@ -68,6 +68,7 @@ async def gateway_repeat(mode: str) -> dict[str, float]:
         env = api_env(stack, queue, port)
         settings = factories.make_settings(env)
         client = await temporal_connect.connect(settings.temporal)
+        await factories.write_epoch(stack.redis, settings.stores.redis_key_prefix)
         for worker in build_workers(client, settings, stack.pool, stack.redis):
             await running.enter_async_context(worker)
         proc = api_process(mode, {**env, SPANS_FILE: str(spans_file)})
@@ -146,6 +147,7 @@ async def orchestration_repeat(mode: str) -> dict[str, float]:
             SIMULATED_STAGE_SECONDS="0",
         )
         client = await temporal_connect.connect(settings.temporal)
+        await factories.write_epoch(stack.redis, settings.stores.redis_key_prefix)
         for worker in build_workers(client, settings, stack.pool, stack.redis):
             await running.enter_async_context(worker)
         bench = orchestration.Bench(client, stack.pool, queue)

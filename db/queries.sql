@@ -94,3 +94,38 @@ UPDATE public.webhook_outbox
 -- name: purge_webhooks
 DELETE FROM public.webhook_outbox
  WHERE status IN ('delivered', 'superseded') AND finished_at < now() - make_interval(secs => $1);
+
+-- name: reconcile_active_page
+-- One keyset page of courses in an active status (after course id $1, at most $2), with how
+-- long each has gone without progress; the reconciler never reads them all at once.
+SELECT id::text AS course_id, user_id::text AS user_id,
+       generation_status::text AS generation_status, run_id,
+       extract(epoch FROM now() - coalesce(last_progress_update, updated_at))::float8
+           AS idle_seconds
+  FROM public.courses
+ WHERE generation_status NOT IN ('completed', 'failed', 'cancelled')
+   AND id > $1
+ ORDER BY id
+ LIMIT $2;
+
+-- name: reconcile_fail_orphan
+-- `finish_course_generation(failed)` for a course still active, still naming run $2 and idle
+-- for $5 seconds or more; no row when any of that no longer holds (another pass won the race,
+-- the run wrote progress or finished). The row lock makes two passes apply it once.
+WITH orphan AS (
+    SELECT id FROM public.courses
+     WHERE id = $1
+       AND run_id IS NOT DISTINCT FROM $2
+       AND generation_status NOT IN ('completed', 'failed', 'cancelled')
+       AND coalesce(last_progress_update, updated_at) <= now() - make_interval(secs => $5)
+       FOR UPDATE
+)
+SELECT public.finish_course_generation(id, $2, 'failed', $3, $4) IS NOT NULL FROM orphan;
+
+-- name: reconcile_flagged
+-- Whether the reconciler has already recorded `worker_timeout` for run $2 of workflow $1.
+SELECT EXISTS (
+    SELECT 1 FROM public.system_metrics
+     WHERE job_id = $1 AND event_type = 'worker_timeout'
+       AND metadata->>'run_id' = $2 AND metadata->>'source' = 'reconciler'
+);

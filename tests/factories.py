@@ -16,9 +16,11 @@ from typing import Any
 
 import asyncpg
 import jwt
+import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 import settings as settings_module
+from admission import Leases
 from settings import Settings
 
 # The HS256 secret every test app, test worker and benchmark gateway is configured with.
@@ -48,6 +50,16 @@ def queue_env(task_queue: str, key_prefix: str) -> dict[str, str]:
         "TEMPORAL_STAGE_TASK_QUEUE": f"{task_queue}-stages",
         "REDIS_KEY_PREFIX": key_prefix,
     }
+
+
+# Lease store
+
+
+async def write_epoch(redis: aioredis.Redis, prefix: str) -> None:
+    """Give a fresh key prefix its epoch, as the reconciler's rebuild of an empty store would:
+    without it the lease store admits no one (`LeaseEpochMissing`)."""
+    leases = Leases(redis, prefix)
+    assert await leases.finish_rebuild(await leases.begin_rebuild()), "epoch not written"
 
 
 # Rows

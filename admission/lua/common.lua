@@ -42,3 +42,19 @@ local function append_holders(reply, members, since_key, now)
   end
   return reply
 end
+
+-- The error a script refuses with while the store has no epoch (see reserve.lua).
+local EPOCHLESS = 'EPOCHLESS the lease store has no epoch: its leases await a rebuild'
+
+-- Append `user, holder, since, expiry, run_id` for each member of a WITHSCORES reply.
+local function append_leases(reply, members, since_key, owner_key, run_key, now)
+  for i = 1, #members, 2 do
+    local _, run_id = recorded_run(run_key, members[i])
+    table.insert(reply, redis.call('HGET', owner_key, members[i]) or '')
+    table.insert(reply, members[i])
+    table.insert(reply, redis.call('HGET', since_key, members[i]) or string.format('%.6f', now))
+    table.insert(reply, members[i + 1])
+    table.insert(reply, run_id or '')
+  end
+  return reply
+end

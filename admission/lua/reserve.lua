@@ -2,7 +2,8 @@
 -- that started at `run_started`. A holder already admitted is admitted again (expiry refreshed,
 -- run replaced) unless the recorded run started later: then an old run's late reserve is
 -- refused as `stale`. A holder left in another user's set (the course changed owner) moves.
--- KEYS: user zset, global zset, since hash, owner hash, run hash (one hash tag, so one slot)
+-- Refused with the error `EPOCHLESS` while the epoch key is missing (state lost or never built).
+-- KEYS: user zset, global zset, since hash, owner hash, run hash, epoch (one hash tag: one slot)
 -- ARGV: user_id, limit, global_cap, holder, run_id, run_started, ttl_seconds, now ("" = TIME),
 --       user key prefix
 -- Returns {decision, user_count, global_count, holder1, since1, expires1, ...}.
@@ -11,6 +12,7 @@ local user_id, holder, run_id = ARGV[1], ARGV[4], ARGV[5]
 local limit, global_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local run_started, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
 local now = clock(ARGV[8])
+if redis.call('EXISTS', KEYS[6]) == 0 then return redis.error_reply(EPOCHLESS) end
 
 prune(user_key, since_key, owner_key, run_key, now)
 prune(global_key, since_key, owner_key, run_key, now)

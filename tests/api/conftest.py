@@ -22,7 +22,7 @@ from settings import Settings
 from tests.api.observed import OwnRandomIds, SpanRecorder
 from tests.api.sse_support import Served, served_app
 from tests.api.support import JwksServer, running_app, workers_on
-from tests.factories import JWT_SECRET, Keys, make_settings, queue_env
+from tests.factories import JWT_SECRET, Keys, make_settings, queue_env, write_epoch
 from worker import build_workers
 
 
@@ -130,6 +130,7 @@ async def observed(
     runtime = observability.metrics_runtime(port, "127.0.0.1")
     client = await temporal_connect.connect(settings.temporal, runtime=runtime)
     redis = create_redis(settings.stores.redis_url or "")
+    await write_epoch(redis, settings.stores.redis_key_prefix)
     async with AsyncExitStack() as stack:
         for worker in build_workers(client, settings, pg_pool, redis):
             await stack.enter_async_context(worker)

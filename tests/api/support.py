@@ -23,6 +23,7 @@ from admission import create_redis
 from api.app import create_app
 from db.repository import CourseRepository
 from settings import Settings
+from tests.factories import write_epoch
 from tests.helpers import eventually
 from worker import build_workers
 
@@ -101,9 +102,11 @@ async def workers_on(
     pool: asyncpg.Pool,
     repository: CourseRepository | None = None,
 ) -> AsyncIterator[None]:
-    """The real worker (orchestration + simulated stages) on `settings`' task queues."""
+    """The real worker (orchestration + simulated stages) on `settings`' task queues, its
+    key prefix given its epoch."""
     redis = create_redis(settings.stores.redis_url or "")
     try:
+        await write_epoch(redis, settings.stores.redis_key_prefix)
         async with AsyncExitStack() as stack:
             for worker in build_workers(client, settings, pool, redis, repository):
                 await stack.enter_async_context(worker)

@@ -26,6 +26,7 @@ from tests.factories import (
     insert_user,
     make_settings,
     queue_env,
+    write_epoch,
 )
 from tests.helpers import eventually
 from worker import build_workers
@@ -109,6 +110,7 @@ async def outage_app(
     )
     redis = create_redis(settings.stores.redis_url or "")
     try:
+        await write_epoch(redis, settings.stores.redis_key_prefix)
         async with AsyncExitStack() as stack:
             for worker in build_workers(temporal_env.client, settings, pg_pool, redis):
                 await stack.enter_async_context(worker)

@@ -30,8 +30,9 @@ def test_prefix_with_braces_is_refused() -> None:
 
 
 def test_every_script_is_a_file_loaded_once() -> None:
-    """The four Lua scripts are read from `admission/lua/` at import, each after the prelude."""
-    assert set(SCRIPTS) == set(SCRIPT_NAMES) == {"reserve", "release", "usage", "holders"}
+    """The Lua scripts are read from `admission/lua/` at import, each after the prelude."""
+    names = {"reserve", "release", "usage", "holders", "scan", "restore", "epoch"}
+    assert set(SCRIPTS) == set(SCRIPT_NAMES) == names
     assert all("redis.call" in text for text in SCRIPTS.values())
     assert all(text.count("local function clock") == 1 for text in SCRIPTS.values())
 

@@ -23,7 +23,7 @@ import embedded
 from admission import Leases, create_redis
 from db.repository import CourseRepository
 from settings import Settings
-from tests.factories import insert_course, insert_user, make_settings, queue_env
+from tests.factories import insert_course, insert_user, make_settings, queue_env, write_epoch
 from tiers import parse_tier
 from workflows.course_generation import CourseGenerationWorkflow
 from workflows.start import start_operation
@@ -123,8 +123,9 @@ class Stacks:
 
     def env(self, **values: str) -> dict[str, str]:
         """The environment of a worker of this test's own: the session's stores and dev server,
-        the test's task queues, a fresh Redis key prefix under the session's, 1 s heartbeats,
-        zero-length simulated stages and a free port for its metrics; then `values`."""
+        the test's task queues, a fresh Redis key prefix under the session's (its epoch written
+        by `open`), 1 s heartbeats, zero-length simulated stages, a free port for its metrics
+        and no reconciler Schedule; then `values`."""
         return {
             "TEMPORAL_ADDRESS": self.client.service_client.config.target_host,
             "DATABASE_URL": self.database_url,
@@ -133,6 +134,7 @@ class Stacks:
             "STAGE_HEARTBEAT_TIMEOUT_SECONDS": "1",
             "SIMULATED_STAGE_SECONDS": "0",
             "WORKER_METRICS_PORT": str(embedded.free_port()),
+            "RECONCILE_INTERVAL_SECONDS": "0",
             **values,
         }
 
@@ -154,6 +156,7 @@ class Stacks:
         settings = make_settings(self.env() if env is None else env, **values)
         redis = create_redis(settings.stores.redis_dsn)
         leases = Leases(redis, settings.stores.redis_key_prefix)
+        await write_epoch(redis, settings.stores.redis_key_prefix)
         stack = Stack(self.client, settings, self.pool, CourseRepository(self.pool), leases)
         try:
             if workers:

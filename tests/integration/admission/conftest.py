@@ -10,6 +10,7 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 
 from admission import LeaseKeys, Leases
+from tests.factories import write_epoch
 
 
 @pytest.fixture
@@ -20,6 +21,8 @@ def prefix(key_prefix: str) -> str:
 
 @pytest_asyncio.fixture
 async def leases(redis_client: aioredis.Redis, prefix: str) -> AsyncIterator[Leases]:
+    """The store under this test's prefix, with its epoch written (as after a rebuild)."""
+    await write_epoch(redis_client, prefix)
     yield Leases(redis_client, prefix)
     await delete_keys(redis_client, prefix)
 

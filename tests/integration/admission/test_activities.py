@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 
 import pytest
+import redis.asyncio as aioredis
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -28,7 +29,26 @@ async def reserve(
     acts: AdmissionActivities, user: str, tier: str, course: str
 ) -> ReserveLeaseResult:
     inp = ReserveLeaseInput(user_id=user, tier=tier, workflow_id=workflow_id_for(course))
-    return await ActivityEnvironment().run(acts.reserve_lease, inp)
+    result = await ActivityEnvironment().run(acts.reserve_lease, inp)
+    assert result is not None, "the store had no epoch"
+    return result
+
+
+async def test_without_the_epoch_reserve_answers_none_and_asks_for_a_rebuild(
+    leases: Leases, redis_client: aioredis.Redis
+) -> None:
+    """A store that lost its epoch cannot decide: the activity answers None (the workflow's
+    `unavailable`) at once, and asks for a reconcile pass."""
+    asked: list[int] = []
+
+    async def rebuild() -> None:
+        asked.append(1)
+
+    await redis_client.delete(leases.keys.epoch)
+    acts = AdmissionActivities(leases, make_settings().admission, TTL, rebuild=rebuild)
+    inp = ReserveLeaseInput(user_id="u1", tier="FREE", workflow_id=workflow_id_for("c1"))
+    assert await ActivityEnvironment().run(acts.reserve_lease, inp) is None
+    assert asked == [1]
 
 
 async def test_reserve_lease_admits_and_reports_the_holder(leases: Leases) -> None:

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+import redis.asyncio as aioredis
+
 import embedded
 from admission import Leases
 from workflows.types import workflow_id_for
@@ -38,8 +40,20 @@ async def test_list_shows_each_live_lease(leases: Leases, redis_url: str, prefix
     await leases.reserve("u2", 2, 10, workflow_id_for("c2"), TTL)
     code, out, _ = await cli(redis_url, prefix, "list")
     assert code == 0
-    rows = sorted(line.split("\t")[:3] for line in out.splitlines()[1:])
+    epoch, _header, *lines = out.splitlines()
+    assert epoch.startswith("# epoch: 20"), epoch
+    rows = sorted(line.split("\t")[:3] for line in lines)
     assert rows == [["u1", "c1", "course-generation-c1"], ["u2", "c2", "course-generation-c2"]]
+
+
+async def test_list_says_when_the_epoch_is_missing(
+    leases: Leases, redis_client: aioredis.Redis, redis_url: str, prefix: str
+) -> None:
+    """Without the epoch, `list` says so on its first line (and still lists the leases)."""
+    await redis_client.delete(leases.keys.epoch)
+    code, out, _ = await cli(redis_url, prefix, "list")
+    assert code == 0
+    assert out.splitlines()[0].startswith("# epoch: missing"), out
 
 
 async def test_release_frees_the_course_lease(leases: Leases, redis_url: str, prefix: str) -> None:

@@ -174,5 +174,5 @@ async def test_holders_lists_every_live_lease_with_its_user(leases: Leases) -> N
 async def test_all_keys_share_one_hash_slot(leases: Leases) -> None:
     """Every admission key hashes to the same Redis Cluster slot."""
     keys = leases.keys
-    names = [keys.user("u1"), keys.user("another-user"), keys.all, keys.since, keys.owner]
+    names = [keys.user("u1"), keys.user("another-user"), *keys.shared, keys.epoch, keys.rebuild]
     assert len({key_slot(name.encode()) for name in names}) == 1

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 
 import embedded
 from admission import Leases, LeaseStoreUnavailable, create_redis
+from tests.factories import write_epoch
 
 Call = Callable[[Leases], Awaitable[object]]
 CALLS: dict[str, Call] = {
@@ -65,10 +66,13 @@ async def assert_unavailable_fast(leases: Leases, call: Call) -> None:
 
 
 @contextlib.asynccontextmanager
-async def leases_at(url: str, prefix: str) -> AsyncIterator[Leases]:
-    """`Leases` under `prefix` on the Redis at `url`, through production's client."""
+async def leases_at(url: str, prefix: str, *, epoch: bool = False) -> AsyncIterator[Leases]:
+    """`Leases` under `prefix` on the Redis at `url`, through production's client; `epoch`:
+    written first (the Redis must answer)."""
     client = create_redis(url)
     try:
+        if epoch:
+            await write_epoch(client, prefix)
         yield Leases(client, prefix)
     finally:
         await client.aclose()
@@ -93,7 +97,7 @@ async def test_paused_redis_raises_typed_error_and_recovers(
 ) -> None:
     """A SIGSTOPped Redis gives `LeaseStoreUnavailable` within 2 s; after SIGCONT calls work."""
     url, proc = own_redis
-    async with leases_at(url, "paused") as leases:
+    async with leases_at(url, "paused", epoch=True) as leases:
         assert (await leases.reserve("u1", 1, 10, "h1", 60)).decision == "admitted"
         os.kill(proc.pid, signal.SIGSTOP)
         await assert_unavailable_fast(leases, CALLS["reserve"])
@@ -109,7 +113,7 @@ async def test_scripts_are_reloaded_after_noscript(
     url, _ = own_redis
     admin = aioredis.Redis.from_url(url)
     try:
-        async with leases_at(url, "noscript") as leases:
+        async with leases_at(url, "noscript", epoch=True) as leases:
             await leases.reserve("u1", 1, 10, "h1", 60)
             await admin.script_flush()
             assert (await leases.reserve("u1", 1, 10, "h1", 60)).decision == "admitted"

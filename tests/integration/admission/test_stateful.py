@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from admission import Leases, create_redis
-from tests.factories import make_settings
+from tests.factories import make_settings, write_epoch
 from tiers import Tier
 
 T = TypeVar("T")
@@ -103,7 +103,9 @@ class AdmissionMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.leases = Leases(self.client, f"{self.base_prefix}:{uuid.uuid4().hex[:12]}")
+        prefix = f"{self.base_prefix}:{uuid.uuid4().hex[:12]}"
+        self.runner.run(write_epoch(self.client, prefix))
+        self.leases = Leases(self.client, prefix)
         self.model = Model()
 
     @rule(user=st.sampled_from(sorted(USERS)), index=st.integers(0, 5))

@@ -1,0 +1,74 @@
+"""`ReconcileWorkflow`: one reconcile pass, page by page, as activities. Deterministic only.
+
+Started by the reconciler's Schedule (every `RECONCILE_INTERVAL_SECONDS`, overlap SKIP) and on
+demand (the worker at start, a reserve refused for want of the epoch). Each page is its own
+activity, retried on its own; a pass that could not read everything writes no epoch.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities import types as act
+    from activities.types import (
+        ReconcileCursor,
+        ReconcilePage,
+        ReconcileSummary,
+        ReconcileToken,
+    )
+
+T = TypeVar("T")
+RECONCILE_WORKFLOW = "ReconcileWorkflow"
+PAGE_TIMEOUT = timedelta(minutes=2)
+PAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=5,
+)
+
+
+@workflow.defn(name=RECONCILE_WORKFLOW)
+class ReconcileWorkflow:
+    """Begin the rebuild, check every page of active courses and then of leases, write the
+    epoch; returns what was repaired."""
+
+    @workflow.run
+    async def run(self) -> ReconcileSummary:
+        begun = await self._call(act.RECONCILE_BEGIN, None, ReconcileToken)
+        summary = ReconcileSummary()
+        after = ""
+        while True:
+            page = await self._call(act.RECONCILE_COURSES, ReconcileCursor(after), ReconcilePage)
+            summary.repairs += page.repairs
+            summary.courses += page.seen
+            if not page.next:
+                break
+            after = page.next
+        cursor = "0"
+        while True:
+            page = await self._call(act.RECONCILE_LEASES, ReconcileCursor(cursor), ReconcilePage)
+            summary.repairs += page.repairs
+            summary.leases += page.seen
+            if not page.next:
+                break
+            cursor = page.next
+        summary.epoch_written = await self._call(act.RECONCILE_FINISH, begun, bool)
+        return summary
+
+    @staticmethod
+    async def _call(name: str, arg: object, result_type: type[T]) -> T:
+        args = [] if arg is None else [arg]
+        result: T = await workflow.execute_activity(
+            name,
+            args=args,
+            result_type=result_type,
+            start_to_close_timeout=PAGE_TIMEOUT,
+            retry_policy=PAGE_RETRY,
+        )
+        return result
