@@ -4,6 +4,7 @@ the reconciler repaired."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -90,7 +91,7 @@ class Scenario:
         assert self.stack.pool is not None
         repairs = await invariants.repairs_since(self.stack.pool, self.fault_started)
         statuses = await self.final_statuses()
-        found = Counter(str(_found(r["metadata"])) for r in repairs)
+        found = Counter(_found(r["metadata"]) for r in repairs)
         REPORT.append(
             f"{self.name:<34} converged {took:5.1f} s after the fault ended;"
             f" {len(repairs)} orphaned_job_recovery {dict(found) or ''};"
@@ -107,8 +108,10 @@ class Scenario:
         return Counter(str(r["s"]) for r in rows)
 
 
-def _found(metadata: Any) -> Any:
-    """The headline of a repair record's metadata: what was found (else the whole of it)."""
-    if isinstance(metadata, dict):
-        return metadata.get("found") or metadata.get("reason") or sorted(metadata)
-    return metadata
+def _found(metadata: Any) -> str:
+    """A repair record's headline: what was found and what was repaired."""
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    if not isinstance(metadata, dict):
+        return str(metadata)
+    return f"{metadata.get('found')} -> {'+'.join(metadata.get('repairs') or [])}"

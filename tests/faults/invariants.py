@@ -117,11 +117,14 @@ async def pending_activities(client: Client, workflow_id: str, run_id: str) -> s
         described = await client.get_workflow_handle(workflow_id, run_id=run_id).describe()
     except RPCError as exc:
         return f"describe failed: {exc}"
-    return "; ".join(
-        f"{a.activity_type.name} state={a.state} attempt={a.attempt}"
-        f" failure={a.last_failure.message[:120]!r}"
-        for a in described.raw_description.pending_activities
-    ) or "no pending activity"
+    return (
+        "; ".join(
+            f"{a.activity_type.name} state={a.state} attempt={a.attempt}"
+            f" failure={a.last_failure.message[:120]!r}"
+            for a in described.raw_description.pending_activities
+        )
+        or "no pending activity"
+    )
 
 
 async def course_problems(world: World, course: asyncpg.Record) -> list[str]:

@@ -109,6 +109,15 @@ class FaultStack:
         await api_ready(api)
         return f"http://127.0.0.1:{api.env['API_PORT']}"
 
+    async def epoch_written(self) -> None:
+        """Until the worker's first reconcile pass has built the lease store and written its
+        epoch (until then every start answers 503)."""
+
+        async def written() -> None:
+            assert await self.leases.epoch() is not None, "no lease epoch yet"
+
+        await eventually(written, timeout=60, interval=0.25)
+
     def retire(self, service: Service) -> None:
         """Stop a process started for one test; the stack no longer watches it."""
         service.stop()
@@ -175,6 +184,7 @@ async def open_stack(overrides: Mapping[str, str] | None = None) -> AsyncIterato
         api = stack.service("api", "api")
         await stack.start_worker()
         await stack.start_api(api)
+        await stack.epoch_written()
         yield stack
     finally:
         await _close(stack)
