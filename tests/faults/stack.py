@@ -152,7 +152,9 @@ async def _open_stores(root: Path) -> tuple[PostgresCluster, RedisServer, Tempor
     return postgres, redis, temporal
 
 
-def _stack_env(postgres: PostgresCluster, redis: RedisServer, temporal: TemporalServer) -> dict:
+def _stack_env(
+    postgres: PostgresCluster, redis: RedisServer, temporal: TemporalServer
+) -> dict[str, str]:
     unset = {"TEMPORAL_ADDRESS", "DATABASE_URL", "REDIS_URL", "API_PORT"}
     env = {k: v for k, v in os.environ.items() if k not in unset}
     return (

@@ -31,7 +31,7 @@ def postgres_binary(name: str) -> Path:
         return Path(found)
     candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)
     try:
-        import pgserver  # type: ignore[import-untyped]
+        import pgserver
 
         candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin" / name)
     except ImportError:

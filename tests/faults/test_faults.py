@@ -119,9 +119,11 @@ async def test_worker_down_across_deadline_and_timeout(scenario: Scenario) -> No
     stack.worker.kill()
     stack.retire(short)
 
+    client = stack.client
+
     async def timed_out() -> None:
         for p in held:
-            described = await stack.client.get_workflow_handle(workflow_id(p)).describe()
+            described = await client.get_workflow_handle(workflow_id(p)).describe()
             assert described.status is not None
             assert described.status.name == "TIMED_OUT"
 
@@ -231,6 +233,8 @@ async def second_starts_until_rebuilt(
     their first ones and each has been answered 429; the answers per user and when the
     leases were back."""
     stack = scenario.stack
+    assert stack.pool is not None
+    pool = stack.pool
     codes: dict[str, list[int]] = {p.user_id: [] for p in seconds}
     deadline = time.monotonic() + stack.converge_seconds
     watcher = asyncio.create_task(when_leases_back(scenario, firsts, deadline))
@@ -244,14 +248,13 @@ async def second_starts_until_rebuilt(
                 if response.status_code in (200, 202):
                     raise AssertionError(
                         f"{p.user_id}: second run admitted {codes[p.user_id]}; first courses"
-                        f" {await probes.statuses(stack.pool, firsts)}; leases"
+                        f" {await probes.statuses(pool, firsts)}; leases"
                         f" {await stack.leases.holders()}"
                     )
             if watcher.done() and all(c[-1] == 429 for c in codes.values()):
                 return codes, watcher.result()
             await asyncio.sleep(0.3)
-    assert stack.pool is not None
-    firsts_now = await probes.statuses(stack.pool, firsts)
+    firsts_now = await probes.statuses(pool, firsts)
     raise AssertionError(
         f"no rebuild within {stack.converge_seconds} s: {codes}; first courses {firsts_now}"
     )
