@@ -145,9 +145,9 @@ async def _open_stores(root: Path) -> tuple[PostgresCluster, RedisServer, Tempor
     postgres.init()
     postgres.start()
     await embedded.ensure_database(postgres.admin_url, DATABASE)
-    redis = RedisServer(root / "redis")
+    redis = RedisServer(data_dir=root / "redis")
     redis.start()
-    temporal = TemporalServer(root / "temporal.db", TEMPORAL_ARGS)
+    temporal = TemporalServer(db_file=root / "temporal.db", extra_args=TEMPORAL_ARGS)
     temporal.start()
     return postgres, redis, temporal
 

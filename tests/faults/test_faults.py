@@ -31,54 +31,49 @@ async def assert_all_completed(scenario: Scenario) -> None:
     assert not rows, [dict(r) for r in rows]
 
 
+async def runs_in_flight(scenario: Scenario) -> None:
+    """The default workload started and at least 10 runs inside a stage; the fault starts."""
+    assert scenario.stack.pool is not None
+    await scenario.start(await scenario.plan())
+    await probes.wait_in_stage(scenario.stack.pool, scenario.admitted, at_least=10)
+    scenario.fault()
+
+
+async def all_complete(scenario: Scenario) -> None:
+    """The fault has ended: every invariant holds in time and every run completed."""
+    scenario.healed()
+    await scenario.converge()
+    await assert_all_completed(scenario)
+
+
 async def test_worker_sigkill_mid_stage(scenario: Scenario) -> None:
     """SIGKILL the worker while runs are inside stages, start it again 5 s later: every run
     completes (the stage activities time out on their heartbeat and run again)."""
-    stack = scenario.stack
-    assert stack.pool is not None
-    planned = await scenario.plan()
-    await scenario.start(planned)
-    await probes.wait_in_stage(stack.pool, scenario.admitted, at_least=10)
-    scenario.fault()
-    stack.worker.kill()
+    await runs_in_flight(scenario)
+    scenario.stack.worker.kill()
     await asyncio.sleep(5)
-    scenario.healed()
-    await stack.start_worker()
-    await scenario.converge()
-    await assert_all_completed(scenario)
+    restart = asyncio.create_task(scenario.stack.start_worker())
+    await all_complete(scenario)
+    await restart
 
 
 async def test_temporal_sigkill_restarted_on_same_file(scenario: Scenario) -> None:
     """SIGKILL the dev server mid-run and start it again on its database file: the runs go
     on where they were and complete."""
-    stack = scenario.stack
-    assert stack.pool is not None
-    planned = await scenario.plan()
-    await scenario.start(planned)
-    await probes.wait_in_stage(stack.pool, scenario.admitted, at_least=10)
-    scenario.fault()
-    stack.temporal.kill()
-    stack.temporal.start()
-    scenario.healed()
-    await scenario.converge()
-    await assert_all_completed(scenario)
+    await runs_in_flight(scenario)
+    scenario.stack.temporal.kill()
+    scenario.stack.temporal.start()
+    await all_complete(scenario)
 
 
 async def test_postgres_stopped_for_10_seconds(scenario: Scenario) -> None:
     """`pg_ctl stop -m fast` mid-run, started again 10 s later: progress writes retry through
     the outage and every run completes."""
-    stack = scenario.stack
-    assert stack.pool is not None
-    planned = await scenario.plan()
-    await scenario.start(planned)
-    await probes.wait_in_stage(stack.pool, scenario.admitted, at_least=10)
-    scenario.fault()
-    await asyncio.to_thread(stack.postgres.stop, "fast")
+    await runs_in_flight(scenario)
+    await asyncio.to_thread(scenario.stack.postgres.stop, "fast")
     await asyncio.sleep(10)
-    await asyncio.to_thread(stack.postgres.start)
-    scenario.healed()
-    await scenario.converge()
-    await assert_all_completed(scenario)
+    await asyncio.to_thread(scenario.stack.postgres.start)
+    await all_complete(scenario)
 
 
 async def test_workflow_terminate_of_three_runs(scenario: Scenario) -> None:
