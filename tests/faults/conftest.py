@@ -25,7 +25,7 @@ async def scenario(
     fault_stack: FaultStack, request: pytest.FixtureRequest
 ) -> AsyncIterator[Scenario]:
     """The test's scenario; the sampler reads lease sets from before the first start until
-    the test ends, and the stack must be whole again afterwards."""
+    the test ends; afterwards whatever a failed test left down is started again."""
     assert fault_stack.redis_client is not None
     sampler = LeaseSampler(fault_stack.redis_client, LeaseKeys(KEY_PREFIX))
     sampler.start()
@@ -34,7 +34,7 @@ async def scenario(
         yield Scenario(fault_stack, name, sampler)
     finally:
         await sampler.stop()
-    fault_stack.check_alive()
+        await fault_stack.restore()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

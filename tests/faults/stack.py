@@ -6,6 +6,7 @@ Started once per session; every fault test restores what it broke before it ends
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -134,6 +135,22 @@ class FaultStack:
             return client
 
         return await eventually(connected, timeout=60, interval=0.25)
+
+    async def restore(self) -> None:
+        """Start again whatever a failed test left down, so one failure does not fail the
+        tests after it."""
+        if not self.postgres.running():
+            await asyncio.to_thread(self.postgres.start)
+        for server in (self.redis, self.temporal):
+            if server.proc is None or server.proc.poll() is not None:
+                await asyncio.to_thread(server.start)
+        for service in self.services:
+            if service.proc is not None and service.proc.poll() is not None:
+                if service.module == "worker":
+                    await self.start_worker(service)
+                else:
+                    await self.start_api(service)
+        await self.epoch_written()
 
     def check_alive(self) -> None:
         for service in self.services:
