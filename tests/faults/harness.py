@@ -4,11 +4,13 @@ the reconciler repaired."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -95,9 +97,24 @@ class Scenario:
         REPORT.append(
             f"{self.name:<34} converged {took:5.1f} s after the fault ended;"
             f" {len(repairs)} orphaned_job_recovery {dict(found) or ''};"
+            f" reconciler repairs {dict(self.logged_repairs()) or 'none'};"
             f" starts {workload.summary(self.started)}; runs {dict(statuses)};"
             f" lease samples {self.sampler.samples} (gaps {self.sampler.gaps})"
         )
+
+    def logged_repairs(self) -> Counter[str]:
+        """The reconciler's repairs by kind since the fault started, from the worker's log
+        (every repair is logged as one `reconciler repair` line)."""
+        since = datetime.fromtimestamp(self.fault_started, UTC).isoformat()
+        kinds: Counter[str] = Counter()
+        for line in self.stack.worker.log.read_text(errors="replace").splitlines():
+            if '"reconciler repair"' not in line:
+                continue
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if entry.get("timestamp", "") >= since[:26]:
+                    kinds[str(entry.get("kind"))] += 1
+        return kinds
 
     async def final_statuses(self) -> Counter[str]:
         assert self.stack.pool is not None
