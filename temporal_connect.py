@@ -15,7 +15,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.runtime import Runtime
-from temporalio.service import TLSConfig
+from temporalio.service import RetryConfig, TLSConfig
 
 import observability
 from settings import TemporalSettings
@@ -38,10 +38,16 @@ def tls_config(s: TemporalSettings) -> TLSConfig | bool:
 
 
 async def connect(
-    s: TemporalSettings, address: str | None = None, *, runtime: Runtime | None = None
+    s: TemporalSettings,
+    address: str | None = None,
+    *,
+    runtime: Runtime | None = None,
+    retry_config: RetryConfig | None = None,
 ) -> Client:
     """A client for `address` (default `TEMPORAL_ADDRESS`) in `TEMPORAL_NAMESPACE`, traced, on
-    `runtime` (the worker's carries its Prometheus endpoint; default: the process default)."""
+    `runtime` (the worker's carries its Prometheus endpoint; default: the process default);
+    `retry_config` bounds how long a call retries an unreachable server (default: the SDK's
+    10 s)."""
     return await Client.connect(
         address or s.address,
         namespace=s.namespace,
@@ -49,6 +55,7 @@ async def connect(
         tls=tls_config(s),
         interceptors=observability.temporal_interceptors(),
         runtime=runtime,
+        retry_config=retry_config,
     )
 
 

@@ -8,6 +8,7 @@ import time
 
 import structlog
 from temporalio.client import Client
+from temporalio.service import RetryConfig
 
 import temporal_connect
 from api.inflight import InFlight
@@ -19,6 +20,11 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 FAILURE_CACHE_SECONDS = 1.5
 # Once a connect has failed, a call waits at most this long for the next one (which goes on).
 OUTAGE_WAIT_SECONDS = 0.5
+# A call to an unreachable server is retried for at most about a second, then answered 503: the
+# SDK's default (10 s of retries) would keep each request hanging that long during an outage.
+GATEWAY_RETRY = RetryConfig(
+    initial_interval_millis=100, max_interval_millis=400, max_elapsed_time_millis=1000
+)
 log = structlog.get_logger("api.temporal")
 
 
@@ -52,7 +58,7 @@ class TemporalConnector:
         s = self._settings
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS):
-                client = await temporal_connect.connect(s)
+                client = await temporal_connect.connect(s, retry_config=GATEWAY_RETRY)
         except (RuntimeError, OSError, TimeoutError) as exc:
             self._failed_at = time.monotonic()
             log.warning("temporal connect failed", address=s.address, error=str(exc))

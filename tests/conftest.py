@@ -144,7 +144,7 @@ async def wait_for_search_attributes(client: Client) -> None:
     await eventually(listed, timeout=30)
 
 
-_TIERS = ("unit", "integration", "workflows", "api", "system")
+_TIERS = ("unit", "integration", "workflows", "api", "system", "faults")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

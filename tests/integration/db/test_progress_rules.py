@@ -77,6 +77,23 @@ async def test_a_late_in_progress_never_moves_a_completed_step_back(
     assert await row(pg_pool, course_id) == before
 
 
+async def test_a_repeated_completion_after_the_next_step_began_keeps_the_status(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """A worker that died inside a workflow task has its progress writes run again by the
+    next one: `step 2 completed` arriving while step 3 runs keeps `generating_structure`."""
+    course_id, run_id = await claimed_course(repo, pg_pool)
+    meta = {"run_id": run_id}
+    await repo.update_progress(course_id, 1, "completed", "done", metadata=meta)
+    await repo.update_progress(course_id, 2, "in_progress", "two", metadata=meta)
+    await repo.update_progress(course_id, 2, "completed", "two done", metadata=meta)
+    await repo.update_progress(course_id, 3, "in_progress", "three", metadata=meta)
+    await repo.update_progress(course_id, 2, "completed", "two done", metadata=meta)
+    after = await row(pg_pool, course_id)
+    assert after["status"] == "generating_structure"
+    assert after["generation_progress"]["steps"][2]["status"] == "in_progress"
+
+
 async def test_write_without_run_id_applies_to_a_never_claimed_course(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
