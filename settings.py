@@ -224,6 +224,9 @@ class WorkerSettings(_Group):
         default=0.5, gt=0, lt=1, validation_alias="WORKER_NONSTICKY_POLL_RATIO"
     )
     sticky_cache_size: int = Field(default=1000, ge=0, validation_alias="WORKER_STICKY_CACHE_SIZE")
+    sticky_timeout_seconds: float = Field(
+        default=10, gt=0, validation_alias="WORKER_STICKY_TIMEOUT_SECONDS"
+    )
     local_activity_slots: int = Field(
         default=100, ge=1, validation_alias="WORKER_LOCAL_ACTIVITY_SLOTS"
     )

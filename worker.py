@@ -152,6 +152,7 @@ def orchestration_options(tuning: WorkerSettings) -> dict[str, Any]:
         "workflow_task_poller_behavior": pollers(tuning.workflow_task_pollers, tuning),
         "nonsticky_to_sticky_poll_ratio": tuning.nonsticky_poll_ratio,
         "max_cached_workflows": tuning.sticky_cache_size,
+        "sticky_queue_schedule_to_start_timeout": timedelta(seconds=tuning.sticky_timeout_seconds),
         "max_concurrent_local_activities": tuning.local_activity_slots,
         "max_concurrent_activities": tuning.activity_slots,
         "activity_task_poller_behavior": pollers(tuning.activity_pollers, tuning),

@@ -47,6 +47,8 @@ SHORT_SETTINGS = {
     "SIMULATED_STAGE_SECONDS": "1",
     "RECONCILE_INTERVAL_SECONDS": "5",
     "RECONCILE_GRACE_SECONDS": "5",
+    # A killed worker's cached runs move to a live worker after this long, not the SDK's 10 s.
+    "WORKER_STICKY_TIMEOUT_SECONDS": "3",
     "PROGRESS_RETRY_SECONDS": "20",
     "RUN_DEADLINE_MARGIN_SECONDS": "32",
     "REDIS_KEY_PREFIX": KEY_PREFIX,

@@ -79,6 +79,7 @@ EXACT_NAMES = [
     ("WORKER_WORKFLOW_TASK_POLLERS", "32", "worker.workflow_task_pollers", 32),
     ("WORKER_NONSTICKY_POLL_RATIO", "0.75", "worker.nonsticky_poll_ratio", 0.75),
     ("WORKER_STICKY_CACHE_SIZE", "0", "worker.sticky_cache_size", 0),
+    ("WORKER_STICKY_TIMEOUT_SECONDS", "3", "worker.sticky_timeout_seconds", 3),
     ("WORKER_LOCAL_ACTIVITY_SLOTS", "33", "worker.local_activity_slots", 33),
     ("WORKER_ACTIVITY_SLOTS", "34", "worker.activity_slots", 34),
     ("WORKER_ACTIVITY_POLLERS", "35", "worker.activity_pollers", 35),

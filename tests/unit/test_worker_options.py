@@ -3,6 +3,8 @@ from the `API_*` ones, each to the option it names (docs/operations.md, "Tuning"
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio.worker import (
     PollerBehaviorAutoscaling,
     PollerBehaviorSimpleMaximum,
@@ -20,6 +22,7 @@ TUNED = {
     "WORKER_LOCAL_ACTIVITY_SLOTS": "40",
     "WORKER_ACTIVITY_SLOTS": "50",
     "WORKER_ACTIVITY_POLLERS": "3",
+    "WORKER_STICKY_TIMEOUT_SECONDS": "2.5",
 }
 
 
@@ -31,6 +34,7 @@ def test_each_setting_reaches_its_worker_option() -> None:
         "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(12),
         "nonsticky_to_sticky_poll_ratio": 0.25,
         "max_cached_workflows": 500,
+        "sticky_queue_schedule_to_start_timeout": timedelta(seconds=2.5),
         "max_concurrent_local_activities": 40,
         "max_concurrent_activities": 50,
         "activity_task_poller_behavior": PollerBehaviorSimpleMaximum(3),
