@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import embedded
 import temporal_connect
-from tests.helpers import eventually
+from tests.helpers import eventually, migrated_database
 from workflows import search_attributes
 
 SESSION = uuid.uuid4().hex[:8]
@@ -55,14 +55,8 @@ async def pg_server() -> AsyncIterator[embedded.Store]:
 @pytest_asyncio.fixture(scope="session")
 async def database_url(pg_server: embedded.Store) -> AsyncIterator[str]:
     """A fresh database for this session with every migration applied."""
-    from db.migrate import migrate
-
-    name = f"cg_test_{SESSION}"
-    await embedded.ensure_database(pg_server.url, name)
-    url = embedded.with_database(pg_server.url, name)
-    await migrate(url)
-    yield url
-    await embedded.drop_database(pg_server.url, name)
+    async with migrated_database(pg_server.url, f"cg_test_{SESSION}") as url:
+        yield url
 
 
 @pytest_asyncio.fixture

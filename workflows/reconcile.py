@@ -7,6 +7,7 @@ activity, retried on its own; a pass that could not read everything writes no ep
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TypeVar
 
@@ -42,24 +43,23 @@ class ReconcileWorkflow:
     async def run(self) -> ReconcileSummary:
         begun = await self._call(act.RECONCILE_BEGIN, None, ReconcileToken)
         summary = ReconcileSummary()
-        after = ""
-        while True:
-            page = await self._call(act.RECONCILE_COURSES, ReconcileCursor(after), ReconcilePage)
+        async for page in self._pages(act.RECONCILE_COURSES, ""):
             summary.repairs += page.repairs
             summary.courses += page.seen
-            if not page.next:
-                break
-            after = page.next
-        cursor = "0"
-        while True:
-            page = await self._call(act.RECONCILE_LEASES, ReconcileCursor(cursor), ReconcilePage)
+        async for page in self._pages(act.RECONCILE_LEASES, "0"):
             summary.repairs += page.repairs
             summary.leases += page.seen
-            if not page.next:
-                break
-            cursor = page.next
         summary.epoch_written = await self._call(act.RECONCILE_FINISH, begun, bool)
         return summary
+
+    async def _pages(self, name: str, cursor: str) -> AsyncIterator[ReconcilePage]:
+        """Every page of activity `name`, from `cursor` until a page says there is no next."""
+        while True:
+            page = await self._call(name, ReconcileCursor(cursor), ReconcilePage)
+            yield page
+            if not page.next:
+                return
+            cursor = page.next
 
     @staticmethod
     async def _call(name: str, arg: object, result_type: type[T]) -> T:

@@ -25,14 +25,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import embedded
 from activities.types import ReconcileSummary
-from db.migrate import migrate
 from db.pool import create_pool
 from reconciler.core import Reconciler
 from reconciler.schedule import SCHEDULE_ID, TRIGGERED_ID, start_pass
 from reconciler.wiring import build_reconciler
 from settings import Settings
 from tests.factories import insert_course, insert_user, make_settings
-from tests.helpers import eventually
+from tests.helpers import eventually, migrated_database
 from tests.workflows.support import ROOT, Stack, Stacks
 from worker import stage_worker, start_reconciler
 from workflows.types import workflow_id_for
@@ -43,11 +42,8 @@ HOLD = {"stage_seconds": 60}  # a run that stays in its first stage
 @pytest_asyncio.fixture(scope="module")
 async def own_database(pg_server: embedded.Store) -> AsyncIterator[str]:
     name = f"cg_test_reconcile_{uuid.uuid4().hex[:8]}"
-    await embedded.ensure_database(pg_server.url, name)
-    url = embedded.with_database(pg_server.url, name)
-    await migrate(url)
-    yield url
-    await embedded.drop_database(pg_server.url, name)
+    async with migrated_database(pg_server.url, name) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(scope="module")
