@@ -45,6 +45,9 @@ SHORT_SETTINGS = {
     "START_RATE_LIMIT_PER_MINUTE": "0",
     "STAGE_HEARTBEAT_TIMEOUT_SECONDS": "2",
     "SIMULATED_STAGE_SECONDS": "1",
+    # Every run of a workload has its stage slot: a fault's convergence then measures recovery,
+    # not a backlog of the workload's own making.
+    "STAGE_CAPACITY": "30",
     "RECONCILE_INTERVAL_SECONDS": "5",
     "RECONCILE_GRACE_SECONDS": "5",
     # A killed worker's cached runs move to a live worker after this long, not the SDK's 10 s.

@@ -18,6 +18,9 @@ from tests.faults.workload import Planned
 from tests.helpers import eventually
 
 LONG = {"hold_at_step": 3, "hold_seconds": 300}  # keeps a run inside step 3
+# Runs of about 8 s of stages: long enough that the fault finds them inside one, however slowly
+# the burst of starts was answered (with the suite's 1 s stages a run could be done before).
+IN_FLIGHT = {"stage_seconds": 2}
 
 
 async def assert_all_completed(scenario: Scenario) -> None:
@@ -34,7 +37,7 @@ async def assert_all_completed(scenario: Scenario) -> None:
 async def runs_in_flight(scenario: Scenario) -> None:
     """The default workload started and at least 10 runs inside a stage; the fault starts."""
     assert scenario.stack.pool is not None
-    await scenario.start(await scenario.plan())
+    await scenario.start(await scenario.plan(simulation=IN_FLIGHT))
     await probes.wait_in_stage(scenario.stack.pool, scenario.admitted, at_least=10)
     scenario.fault()
 
@@ -53,8 +56,8 @@ async def test_worker_sigkill_mid_stage(scenario: Scenario) -> None:
     await runs_in_flight(scenario)
     scenario.stack.worker.kill()
     await asyncio.sleep(5)
-    scenario.healed()
     await scenario.stack.start_worker()
+    scenario.healed()  # the fault ends once a worker polls again (its boot takes 2-6 s here)
     await all_complete(scenario)
 
 
