@@ -27,7 +27,7 @@ def assert_well_formed(events: list[Event], course_id: str) -> None:
 async def test_a_client_sees_every_step_then_the_stream_closes(
     http: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
-    """A client following a course while its run starts and goes: every step in order with
+    """A client following a course while its run starts and goes: each stage in order with
     growing ids, the terminal event with the closed run's status, then the end of the stream."""
     user = await insert_user(pg_pool)
     course = await insert_course(pg_pool, user, simulation=QUICK)
@@ -47,7 +47,10 @@ async def test_a_client_sees_every_step_then_the_stream_closes(
     assert_well_formed(events, course)
     steps = [event.data["currentStep"] for event in events]
     assert steps == sorted(steps)
-    assert set(steps) == {1, 2, 3, 4, 5}
+    # The stages (steps 2-5) last long enough to be seen each. Step 1 lives only between the
+    # claim's write and the next one, milliseconds later: the hub reads the row once per
+    # notification, so a client may see step 2 first (its id then skips step 1's seqs).
+    assert {2, 3, 4, 5} <= set(steps) <= {1, 2, 3, 4, 5}
     percentages = [event.data["percentage"] for event in events]
     assert percentages == sorted(percentages)
     last = events[-1].data
