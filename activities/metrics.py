@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from temporalio import activity
@@ -35,7 +36,7 @@ class WorkerMetrics:
     """The worker's counters; `_total` is added by the exporter. Label values stay bounded."""
 
     rollbacks: MetricCounter  # {outcome}: failed | cancelled
-    reconciler_repairs: MetricCounter  # {kind}: leaked_lease, stuck_run… (no reconciler yet)
+    reconciler_repairs: MetricCounter  # {kind}: course_failed, lease_released, lease_restored…
     webhook_deliveries: MetricCounter  # {result}: delivered | failed (the webhook dispatcher)
 
     @classmethod
@@ -51,6 +52,29 @@ class WorkerMetrics:
                 "coursegen_webhook_deliveries", "Webhook delivery attempts, by result"
             ),
         )
+
+
+def log_row(
+    event_type: str,
+    severity: str,
+    *,
+    course_id: str | None,
+    workflow_id: str | None,
+    user_id: str | None,
+    metadata: dict[str, Any],
+) -> None:
+    """The log line of one `system_metrics` row, at its severity: every writer of a row (the
+    activity, the reconciler) logs it through here."""
+    log.log(
+        LEVELS.get(severity, logging.INFO),
+        event_type,
+        event_type=event_type,
+        severity=severity,
+        course_id=course_id,
+        workflow_id=workflow_id,
+        user_id=user_id,
+        metadata=metadata,
+    )
 
 
 class MetricActivities:
@@ -81,11 +105,9 @@ class MetricActivities:
         )
 
     def _observe(self, inp: RecordMetricInput) -> None:
-        log.log(
-            LEVELS.get(inp.severity, logging.INFO),
+        log_row(
             inp.event_type,
-            event_type=inp.event_type,
-            severity=inp.severity,
+            inp.severity,
             course_id=inp.course_id,
             workflow_id=inp.job_id,
             user_id=inp.user_id,

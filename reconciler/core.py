@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from activities.metrics import log_row
 from activities.types import ReconcilePage, ReconcileSummary, Repair
 from admission import GlobalHolder, Leases, RunRef
 from db.reconcile import ActiveCourse, ReconcileRepository
@@ -237,13 +238,11 @@ class Reconciler:
     async def _metric(
         self, event: str, severity: str, row: ActiveCourse, metadata: dict[str, Any]
     ) -> None:
+        """One `system_metrics` row, logged at its severity as every row is."""
+        course, user, job = row.course_id, row.user_id, workflow_id_for(row.course_id)
+        log_row(event, severity, course_id=course, workflow_id=job, user_id=user, metadata=metadata)
         await self._s.courses.record_metric(
-            event,
-            severity,
-            user_id=row.user_id,
-            course_id=row.course_id,
-            job_id=workflow_id_for(row.course_id),
-            metadata=metadata,
+            event, severity, user_id=user, course_id=course, job_id=job, metadata=metadata
         )
 
     async def _bounded(self, calls: Iterable[Awaitable[T]]) -> list[T]:
