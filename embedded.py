@@ -114,7 +114,7 @@ def start_embedded_postgres(data_dir: Path) -> Store:
         warnings.simplefilter("ignore")
         import pgserver  # only needed when no server is reachable
 
-        server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]  # pgserver re-exports it untyped
     return Store("postgres", server.get_uri("postgres"), True, "embedded", server.cleanup)
 
 

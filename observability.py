@@ -85,7 +85,7 @@ def span_exporters(names: Sequence[str], otlp_protocol: str) -> list[SpanExporte
 def install(provider: TracerProvider) -> None:
     """Make `provider` the process's provider and instrument asyncpg and Redis (once)."""
     trace.set_tracer_provider(provider)
-    asyncpg = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+    asyncpg = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]  # its __init__ has no annotations
     for instrumentor in (asyncpg, RedisInstrumentor()):
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument()

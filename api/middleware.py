@@ -23,6 +23,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.asgi import HttpMiddleware
 from api.handlers import render
 from api.problems import PayloadTooLarge
 from telemetry import REQUEST_ID_BAGGAGE, bind_context
@@ -34,16 +35,10 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 log = structlog.get_logger("api.access")
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(HttpMiddleware):
     """Echo a well-formed `X-Request-ID` (else mint a UUID), bind it into every log line."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
@@ -71,19 +66,16 @@ class RequestIdMiddleware:
             context.detach(token)
 
 
-class UntracedMiddleware:
+class UntracedMiddleware(HttpMiddleware):
     """Requests to `UNTRACED_PATHS` make no PostgreSQL or Redis spans (FastAPI's `exclude`
     already skips their server span), so readiness probes do not fill the traces."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in UNTRACED_PATHS:
-            with suppress_instrumentation():
-                await self.app(scope, receive, send)
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] not in UNTRACED_PATHS:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        with suppress_instrumentation():
+            await self.app(scope, receive, send)
 
 
 def untraced(scope: MutableMapping[str, Any]) -> bool:
@@ -91,17 +83,11 @@ def untraced(scope: MutableMapping[str, Any]) -> bool:
     return scope.get("path") in UNTRACED_PATHS
 
 
-class ErrorMiddleware:
+class ErrorMiddleware(HttpMiddleware):
     """Answer an error no handler took as a 500 problem without a stack trace (logged with it).
     An error after the response started cannot be answered; it is re-raised."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def tracked(message: Message) -> None:
@@ -127,16 +113,14 @@ def _request_id(scope: Scope) -> str:
     return str(uuid.uuid4())
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """Refuse request bodies over `limit` bytes with 413, before the app reads them."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
-        self.app, self.limit = app, limit
+        super().__init__(app)
+        self.limit = limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _declared_length(scope) > self.limit:
             await self._refuse(scope, receive, send)
             return

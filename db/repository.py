@@ -209,7 +209,7 @@ class CourseRepository:
             return await conn.fetchval(begin, *args)
 
     async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
-        return await self._run(self._pool.fetchrow, name, *args)  # type: ignore[no-any-return]
+        return await self._run(self._pool.fetchrow, name, *args)  # type: ignore[no-any-return]  # `_run` passes asyncpg's Any through
 
     async def _fetchval(self, name: str, *args: Any) -> Any:
         return await self._run(self._pool.fetchval, name, *args)

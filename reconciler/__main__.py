@@ -25,13 +25,13 @@ from telemetry import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
+    """One command today (`once`); a positional choice keeps `python -m reconciler` a usage
+    error (exit 2) rather than a silent pass."""
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="python -m reconciler",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "python -m reconciler", description=__doc__, formatter_class=raw
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("once", help="run one pass now and print what it repaired")
+    parser.add_argument("command", choices=["once"], help="once: run one pass now, print repairs")
     return parser
 
 

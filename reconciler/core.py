@@ -21,6 +21,7 @@ After a pass that read everything the epoch is written, if Redis kept the whole 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -224,15 +225,7 @@ class Reconciler:
     def _noted(self, repair: Repair) -> Repair:
         """Count and log a repair: one line each."""
         self._count(repair.kind)
-        log.warning(
-            "reconciler repair",
-            kind=repair.kind,
-            course_id=repair.course_id,
-            workflow_id=repair.workflow_id,
-            run_id=repair.run_id,
-            user_id=repair.user_id,
-            detail=repair.detail,
-        )
+        log.warning("reconciler repair", **dataclasses.asdict(repair))
         return repair
 
     async def _metric(

@@ -49,9 +49,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get(
     "/events",
-    response_class=Response,
-    responses=RESPONSES,
     summary="Follow the course's generation as Server-Sent Events",
+    responses=RESPONSES,
+    response_class=Response,
 )
 async def generation_events(
     course_id: CourseId,
