@@ -2,7 +2,9 @@
 
 A pooled connection cannot hold a LISTEN (the pool resets it on release), so each listener opens
 its own. After every (re)connection `on_connected` runs: notifications sent while no connection
-listened are lost, and the caller re-reads whatever it follows from the rows.
+listened are lost, and the caller re-reads whatever it follows from the rows. When it fails it
+is retried (backing off) for as long as the connection lasts, so a change made while no
+connection listened is never missed for good.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Listener:
         self.listening = asyncio.Event()
         self.settled = asyncio.Event()  # the first attempt is over: listening, or it failed
         self.connections = 0
+        self.resyncs = 0  # successful runs of `on_connected`
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Listener]:
@@ -106,16 +109,35 @@ class Listener:
             return
         self.connections += 1
         self.listening.set()
-        await self._resynchronise()
+        if not await self._resynchronise():
+            self.settled.set()
+            if not await self._retry_resynchronise(lost):
+                return
         self.settled.set()
         while await self._alive(conn, lost):
             pass
 
-    async def _resynchronise(self) -> None:
+    async def _resynchronise(self) -> bool:
         try:
             await self._on_connected()
         except Exception:
             log.exception("listener resynchronisation failed", channel=self._channel)
+            return False
+        self.resyncs += 1
+        return True
+
+    async def _retry_resynchronise(self, lost: asyncio.Event) -> bool:
+        """Run `on_connected` again, backing off from 0.5 s up to 10 s, until it succeeds
+        (True) or the connection is lost (False: the next connection resynchronises)."""
+        delay = 0.5
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), delay)
+            if lost.is_set():
+                return False
+            if await self._resynchronise():
+                return True
+            delay = min(delay * 2, MAX_BACKOFF)
 
     async def _alive(self, conn: asyncpg.Connection, lost: asyncio.Event) -> bool:
         """Wait up to `check_every` for the connection to drop; then check it answers."""

@@ -1,18 +1,26 @@
 """Fan-out of course changes to the streams that follow them, within one gateway process.
 
-A change of a course (a notification carrying its new seq) makes the hub read that course's row
-once and offer the snapshot to every subscriber of the course. At most one read per course is in
-flight; changes that arrive meanwhile are read together by the next one (the later seq wins).
-Each subscriber buffers at most `buffer` snapshots: one that falls further behind is dropped
-(its stream is then closed; its client resumes with `Last-Event-ID`), so a slow client never
-holds up the others or grows memory.
+A change of a course comes as a notification. The full form carries the whole new state: it is
+published as is, so every change is its own event. The short form (courseId and seq only, sent
+when the state is too big for a notification) makes the hub read that course's row instead; at
+most one such read per course is in flight, and short changes that arrive meanwhile are read
+together by the next one (the later seq wins). After a lost LISTEN connection every followed
+course is read again (`resync`), since the notifications sent meanwhile are gone.
+
+Order: the hub never publishes a seq at or below one it already published for the course.
+While a read is owed (a short change, or a resync), full changes from that point on wait behind
+it, so the state the read finds comes first and nothing newer is published before it; they are
+published, in order, once the read answered. Each subscriber buffers at most `buffer` snapshots:
+one that falls further behind is dropped (its stream is then closed; its client resumes with
+`Last-Event-ID`), so a slow client never holds up the others or grows memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -51,11 +59,28 @@ class Subscription:
 
 
 @dataclass
+class _Owed:
+    """A read the course is owed: asked as request number `asked`; full changes with a seq of
+    `seq` or more wait until a read started after the request has answered."""
+
+    asked: int
+    seq: int
+
+
+@dataclass
 class _Course:
     subscribers: set[Subscription] = field(default_factory=set)
     published: int = -1  # the highest seq offered to the subscribers
-    stale: bool = False  # a change arrived since the last read started
+    stale: bool = False  # a short change arrived since the last read started
     reader: asyncio.Task[None] | None = None
+    owed: list[_Owed] = field(default_factory=list)  # oldest first
+    read_from: int = 0  # the request number the latest read of the course started at
+    held: list[Snapshot] = field(default_factory=list)  # full changes waiting, in seq order
+
+    @property
+    def hold_from(self) -> float:
+        """Full changes with this seq or more wait for a read."""
+        return min((owed.seq for owed in self.owed), default=float("inf"))
 
 
 class ProgressHub:
@@ -69,6 +94,7 @@ class ProgressHub:
     ) -> None:
         self._read, self._buffer, self._counted = read, buffer, counted
         self._courses: dict[str, _Course] = {}
+        self._asked = 0  # read requests so far, of every course
 
     def subscribe(self, course_id: str) -> Subscription:
         subscription = Subscription(course_id, self._buffer)
@@ -85,30 +111,60 @@ class ProgressHub:
         if not course.subscribers:
             del self._courses[subscription.course_id]
 
+    def arrived(self, snapshot: Snapshot) -> None:
+        """A change that carries its whole state: published now, or after the read it must
+        follow (unless no one here follows the course, or it is not newer than what was)."""
+        course = self._courses.get(snapshot.course_id)
+        if course is None or snapshot.seq <= course.published:
+            return
+        if snapshot.seq < course.hold_from:
+            self._offer(course, snapshot)
+            return
+        seqs = [held.seq for held in course.held]
+        at = bisect.bisect_left(seqs, snapshot.seq)
+        if at < len(seqs) and seqs[at] == snapshot.seq:
+            return
+        course.held.insert(at, snapshot)
+        # Reads keep failing: the oldest is skipped (what is held and the state the read finds
+        # then fit in one subscriber's buffer).
+        if len(course.held) > max(1, self._buffer - 1):
+            del course.held[0]
+
     def changed(self, course_id: str, seq: int) -> None:
-        """A change of `course_id` committed with `seq`: read and publish it (unless no one
-        here follows the course, or a newer state was already published)."""
+        """A change of `course_id` committed with `seq`, without its state: read the row and
+        publish it (unless no one here follows the course, or a newer state was published)."""
         course = self._courses.get(course_id)
         if course is None or seq <= course.published:
             return
+        self._owe(course, seq)
         course.stale = True
         if course.reader is None or course.reader.done():
             course.reader = asyncio.create_task(self._follow(course_id, course))
 
     async def resync(self) -> None:
-        """Re-read every followed course and publish what changed (after a lost connection)."""
-        if self._courses:
-            for snapshot in await self._read(list(self._courses)):
-                self.publish(snapshot)
+        """Re-read every followed course and publish what changed (after a lost connection).
+        Raises when the read fails; until a read answers, full changes of those courses wait."""
+        courses = dict(self._courses)
+        if not courses:
+            return
+        for course in courses.values():
+            self._owe(course, course.published + 1)
+        started = self._start_read(courses.values())
+        try:
+            snapshots = {s.course_id: s for s in await self._read(list(courses))}
+        except Exception:
+            for course in courses.values():
+                self._unanswered(course)
+            raise
+        for course_id, course in courses.items():
+            found = snapshots.get(course_id)
+            self._answered(course, started, [] if found is None else [found])
 
     def publish(self, snapshot: Snapshot) -> None:
+        """Offer `snapshot` to the course's subscribers now, if newer than what they got."""
         course = self._courses.get(snapshot.course_id)
-        if course is None or snapshot.seq <= course.published:
-            return
-        course.published = snapshot.seq
-        for subscription in list(course.subscribers):
-            if not subscription.offer(snapshot):
-                self.unsubscribe(subscription)  # its stream closes itself (and logs it)
+        if course is not None:
+            self._offer(course, snapshot)
 
     async def aclose(self) -> None:
         readers = [c.reader for c in self._courses.values() if c.reader is not None]
@@ -127,16 +183,60 @@ class ProgressHub:
         """Snapshots waiting in every subscriber's buffer (bounded by subscribers × buffer)."""
         return sum(s.buffered for c in self._courses.values() for s in c.subscribers)
 
+    def _offer(self, course: _Course, snapshot: Snapshot) -> None:
+        if snapshot.seq <= course.published:
+            return
+        course.published = snapshot.seq
+        for subscription in list(course.subscribers):
+            if not subscription.offer(snapshot):
+                self.unsubscribe(subscription)  # its stream closes itself (and logs it)
+
+    def _owe(self, course: _Course, seq: int) -> None:
+        """Record a read request. Requests made since the latest read started are answered by
+        the same next read, so they merge into one (keeping the lowest seq): a course owes at
+        most one request per read in flight, plus one."""
+        self._asked += 1
+        last = course.owed[-1] if course.owed else None
+        if last is not None and last.asked > course.read_from:
+            course.owed[-1] = _Owed(self._asked, min(last.seq, seq))
+        else:
+            course.owed.append(_Owed(self._asked, seq))
+
+    def _start_read(self, courses: Iterable[_Course]) -> int:
+        """A read of `courses` starts now: it answers every request made so far."""
+        for course in courses:
+            course.read_from = self._asked
+        return self._asked
+
+    def _answered(self, course: _Course, started: int, snapshots: list[Snapshot]) -> None:
+        """A read started at request `started` answered: publish what it found, then the held
+        changes no remaining request holds back."""
+        course.owed = [owed for owed in course.owed if owed.asked > started]
+        for snapshot in snapshots:
+            self._offer(course, snapshot)
+        hold_from = course.hold_from
+        while course.held and course.held[0].seq < hold_from:
+            self._offer(course, course.held.pop(0))
+
+    @staticmethod
+    def _unanswered(course: _Course) -> None:
+        """A read failed: what it was to answer is owed to the next read, which its reader
+        starts (a retry); merged into one request, so failures do not pile requests up."""
+        if len(course.owed) > 1:
+            last = max(owed.asked for owed in course.owed)
+            course.owed = [_Owed(last, min(owed.seq for owed in course.owed))]
+
     async def _follow(self, course_id: str, course: _Course) -> None:
-        """Read the course while changes keep arriving and someone still follows it."""
+        """Read the course while short changes keep arriving and someone still follows it."""
         while course.stale and self._courses.get(course_id) is course:
             course.stale = False
+            started = self._start_read([course])
             try:
                 snapshots = await self._read([course_id])
             except Exception as exc:
                 log.warning("progress read failed", course_id=course_id, error=str(exc))
+                self._unanswered(course)
                 course.stale = True
                 await asyncio.sleep(READ_RETRY_SECONDS)
                 continue
-            for snapshot in snapshots:
-                self.publish(snapshot)
+            self._answered(course, started, snapshots)

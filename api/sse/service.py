@@ -80,7 +80,11 @@ class ProgressEvents:
 
     def _notified(self, payload: str) -> None:
         message = json.loads(payload)
-        self.hub.changed(str(message["courseId"]), int(message["seq"]))
+        snapshot = Snapshot.from_notification(message)
+        if snapshot is not None:
+            self.hub.arrived(snapshot)
+        else:
+            self.hub.changed(str(message["courseId"]), int(message["seq"]))
 
 
 def resume_id(header: str | None, current: int) -> int | None:

@@ -1,4 +1,5 @@
-"""A course's progress as a stream reports it, read from the row and sent as an event."""
+"""A course's progress as a stream reports it, read from the row (or carried by a notification)
+and sent as an event."""
 
 from __future__ import annotations
 
@@ -12,6 +13,19 @@ from sse_starlette import ServerSentEvent
 from db.repository import CourseRow
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+# The keys of a full notification (db/migrations/0022_full_progress_notification.sql).
+NOTIFIED_FIELDS = frozenset(
+    {
+        "courseId",
+        "seq",
+        "generationStatus",
+        "currentStep",
+        "percentage",
+        "message",
+        "workflowId",
+        "runId",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,24 @@ class Snapshot:
     def from_record(cls, record: asyncpg.Record) -> Snapshot:
         """From a `progress_snapshots` row."""
         return cls(**{name: record[name] for name in cls.__dataclass_fields__})
+
+    @classmethod
+    def from_notification(cls, payload: dict[str, Any]) -> Snapshot | None:
+        """From a full `course_progress` notification; None for the short form (`courseId` and
+        `seq` only, sent when the whole state does not fit in a notification)."""
+        if not NOTIFIED_FIELDS.issubset(payload):
+            return None
+        message = payload["message"]
+        return cls(
+            course_id=str(payload["courseId"]),
+            seq=int(payload["seq"]),
+            generation_status=payload["generationStatus"],
+            current_step=payload["currentStep"],
+            percentage=payload["percentage"],
+            message=message if isinstance(message, str) else None,
+            workflow_id=payload["workflowId"],
+            run_id=payload["runId"],
+        )
 
     @classmethod
     def from_course(cls, course: CourseRow) -> Snapshot:

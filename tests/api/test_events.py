@@ -3,14 +3,18 @@ terminal event; resumption with Last-Event-ID; 204 when there is nothing left to
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
 import httpx
+import pytest
 
+from api.sse import stream
+from db.repository import CourseRepository
 from tests.api.sse_support import Event, collect, events_path, read_events
 from tests.api.support import QUICK, course_row, generation, wait_status
-from tests.factories import bearer, hs_token, insert_course, insert_user
+from tests.factories import bearer, hs_token, insert_course, insert_user, new_id, run_start
 from tests.helpers import eventually
 
 
@@ -27,8 +31,9 @@ def assert_well_formed(events: list[Event], course_id: str) -> None:
 async def test_a_client_sees_every_step_then_the_stream_closes(
     http: httpx.AsyncClient, pg_pool: asyncpg.Pool
 ) -> None:
-    """A client following a course while its run starts and goes: each stage in order with
-    growing ids, the terminal event with the closed run's status, then the end of the stream."""
+    """A client following a course while its run starts and goes: an event for every change
+    (steps 1 to 5 in order, ids growing one by one), the terminal event with the closed run's
+    status, then the end of the stream."""
     user = await insert_user(pg_pool)
     course = await insert_course(pg_pool, user, simulation=QUICK)
     headers = bearer(hs_token(user))
@@ -42,22 +47,81 @@ async def test_a_client_sees_every_step_then_the_stream_closes(
                 started = await http.post(generation(course), headers=headers)
                 assert started.status_code == 202, started.text
                 assert started.json()["links"]["events"] == events_path(course)
+        # the loop ended: the server closed the stream after the terminal event
     assert events[0].seq == 0
     events = events[1:]
     assert_well_formed(events, course)
+    final = (await course_row(pg_pool, course))["progress_seq"]
+    assert [event.seq for event in events] == list(range(1, final + 1))  # every change
     steps = [event.data["currentStep"] for event in events]
     assert steps == sorted(steps)
-    # The stages (steps 2-5) last long enough to be seen each. Step 1 lives only between the
-    # claim's write and the next one, milliseconds later: the hub reads the row once per
-    # notification, so a client may see step 2 first (its id then skips step 1's seqs).
-    assert {2, 3, 4, 5} <= set(steps) <= {1, 2, 3, 4, 5}
+    assert list(dict.fromkeys(steps)) == [1, 2, 3, 4, 5]
     percentages = [event.data["percentage"] for event in events]
     assert percentages == sorted(percentages)
     last = events[-1].data
     assert (last["generationStatus"], last["percentage"]) == ("completed", 100)
     assert last["workflowStatus"] == "COMPLETED"
     assert {event.data["workflowStatus"] for event in events[:-1]} == {"RUNNING"}
-    assert events[-1].seq == (await course_row(pg_pool, course))["progress_seq"]
+
+
+async def test_a_long_message_still_comes_as_its_own_event(
+    http: httpx.AsyncClient, pg_pool: asyncpg.Pool
+) -> None:
+    """A change whose state does not fit in a notification (a long message) is read from the
+    row and sent as its own event, between the changes before and after it."""
+    user = await insert_user(pg_pool)
+    course, run = await insert_course(pg_pool, user), new_id()
+    repo = CourseRepository(pg_pool)
+    await repo.begin_generation(course, "wf", run, "STRUCTURE_ANALYSIS", run_start())
+    meta = {"run_id": run}
+    long = "я" * 5000  # 10 000 bytes
+    writes = [
+        lambda: repo.update_progress(course, 1, "in_progress", "short", metadata=meta),
+        lambda: repo.update_progress(course, 1, "completed", long, metadata=meta),
+        lambda: repo.update_progress(course, 2, "in_progress", "after", metadata=meta),
+        lambda: repo.finish_generation(course, run, "cancelled", "stopped"),
+    ]
+    events: list[Event] = []
+    async with http.stream("GET", events_path(course), headers=bearer(hs_token(user))) as r:
+        async for event in read_events(r):
+            events.append(event)
+            if writes:  # the next write once the previous one arrived
+                await writes.pop(0)()
+    assert [(e.seq, e.data["message"]) for e in events] == [
+        (1, ""),
+        (2, "short"),
+        (3, long),
+        (4, "after"),
+        (5, "stopped"),
+    ]
+    assert events[-1].event == "terminal"
+
+
+async def test_an_idle_stream_gets_keep_alive_pings(
+    http: httpx.AsyncClient, pg_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream with nothing to send carries a `: ping` comment line every keep-alive
+    interval."""
+    monkeypatch.setattr(stream, "KEEPALIVE_SECONDS", 0.2)
+    user = await insert_user(pg_pool)
+    course = await insert_course(pg_pool, user)
+    lines: list[str] = []
+    async with asyncio.timeout(10):
+        async with http.stream("GET", events_path(course), headers=bearer(hs_token(user))) as r:
+            async for line in r.aiter_lines():
+                lines.append(line)
+                if sum(line.startswith(": ping") for line in lines) == 2:
+                    break
+    assert lines[0] == "id: 0"
+    assert lines.index("") < next(i for i, line in enumerate(lines) if line.startswith(": ping"))
+
+
+async def test_the_stream_is_in_the_openapi_document(client: httpx.AsyncClient) -> None:
+    """`/openapi.json` describes the events route (GET, with its Last-Event-ID header)."""
+    schema = (await client.get("/openapi.json")).json()
+    operation = schema["paths"]["/api/v1/courses/{courseId}/generation/events"]["get"]
+    assert "Last-Event-ID" in {parameter["name"] for parameter in operation["parameters"]}
+    assert {"200", "204", "401", "404"} <= operation["responses"].keys()
 
 
 async def test_resuming_yields_exactly_what_was_missed(

@@ -1,17 +1,21 @@
 """Progress streams under load and failure: 200 clients plus one that stops reading (it is
 dropped, the others keep receiving, memory stays bounded); the listener's connection killed
-mid-run (streams resume, no change lost)."""
+mid-run (streams resume, no change lost), also with a change made while it was down and a
+failed first re-read."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
+from collections.abc import Sequence
 
 import asyncpg
 import httpx
+import pytest
 
 from api.sse.hub import BUFFER
+from api.sse.snapshot import Snapshot
 from db.repository import CourseRepository
 from tests.api.sse_support import Event, Served, events_path, read_events
 from tests.api.support import course_row, generation
@@ -161,3 +165,47 @@ async def test_streams_survive_a_lost_listener_connection(
     assert events[-1].data["generationStatus"] == "completed"
     assert events[-1].seq == (await course_row(pg_pool, course))["progress_seq"]
     assert len(events) > 3  # changes after the kill still arrived before the terminal one
+
+
+async def test_a_change_made_while_the_listener_is_down_reaches_the_stream(
+    served: Served, http: httpx.AsyncClient, pg_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The listener's connection is killed and the course's terminal write lands before the
+    listener connects again (no notification of it reaches the gateway); the first re-read
+    after the reconnection fails too. The re-read is retried and the waiting stream still gets
+    the terminal event, then ends."""
+    events_state = served.state.events
+    listener, hub = events_state.listener, events_state.hub
+    course, user, run = await claimed(pg_pool)
+    repo = CourseRepository(pg_pool)
+    written = asyncio.Event()
+    failed_reads: list[list[str]] = []
+    connect, read = listener._connect, hub._read
+
+    async def connect_after_the_write() -> asyncpg.Connection | None:
+        if not written.is_set():
+            await repo.finish_generation(course, run, "cancelled", "stopped while down")
+            written.set()
+        return await connect()
+
+    async def read_failing_once(course_ids: Sequence[str]) -> list[Snapshot]:
+        if written.is_set() and not failed_reads:
+            failed_reads.append(list(course_ids))
+            raise ConnectionError("the database is briefly unreachable")
+        return await read(course_ids)
+
+    monkeypatch.setattr(listener, "_connect", connect_after_the_write)
+    monkeypatch.setattr(hub, "_read", read_failing_once)
+    resyncs = listener.resyncs
+    events: list[Event] = []
+    async with asyncio.timeout(20):
+        async with http.stream("GET", events_path(course), headers=bearer(hs_token(user))) as r:
+            async for event in read_events(r):
+                events.append(event)
+                if len(events) == 1:
+                    assert await kill_listeners(pg_pool) >= 1
+    assert written.is_set()
+    assert course in failed_reads[0]
+    assert listener.resyncs == resyncs + 1  # the retry, after the failed first attempt
+    assert [(e.event, e.seq) for e in events] == [("progress", 1), ("terminal", 2)]
+    assert events[-1].data["message"] == "stopped while down"

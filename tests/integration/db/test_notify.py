@@ -1,4 +1,5 @@
-"""Notifications on channel course_progress: one per real change, with growing seq."""
+"""Notifications on channel course_progress: one per real change, with growing seq, carrying the
+whole state a progress stream reports; the short form when that would be too big."""
 
 from __future__ import annotations
 
@@ -64,4 +65,40 @@ async def test_listener_receives_strictly_growing_seq(
         (30, 2),
         (30, 2),
     ]
+    assert [m["message"] for m in received] == ["", "a", "b", "c", "stop"]
+    assert {(m["workflowId"], m["runId"]) for m in received} == {("wf", run_id)}
     assert all("seq" not in key for key in (await row(pg_pool, course_id))["generation_progress"])
+
+
+async def test_a_state_too_big_to_notify_sends_the_short_form(
+    repo: CourseRepository, pg_pool: asyncpg.Pool, database_url: str
+) -> None:
+    """NOTIFY refuses payloads of 8000 bytes or more: a write whose full notification would be
+    that big (a long message) still commits and notifies {courseId, seq}; the next short
+    message gets the full form again."""
+    course_id, run_id = await insert_course(pg_pool), new_id()
+    received: list[dict[str, Any]] = []
+
+    def on_notify(_conn: object, _pid: int, _channel: str, payload: object) -> None:
+        message = json.loads(str(payload))
+        if message["courseId"] == course_id:
+            received.append(message)
+
+    listener = await asyncpg.connect(database_url)
+    await listener.add_listener("course_progress", on_notify)
+    try:
+        meta = {"run_id": run_id}
+        await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS", run_start())
+        for message in ("ю" * 3800, "ю" * 4000, "x" * 7990, "ok"):  # 7600, 8000, 7990 bytes
+            await repo.update_progress(course_id, 1, "in_progress", message, metadata=meta)
+
+        async def five_arrived() -> None:
+            assert len(received) >= 5
+
+        await eventually(five_arrived, timeout=5)
+    finally:
+        await listener.close()
+    assert [m["seq"] for m in received] == [1, 2, 3, 4, 5]
+    assert [len(m) for m in received] == [8, 8, 2, 2, 8]
+    assert received[1]["message"] == "ю" * 3800
+    assert received[4]["message"] == "ok"
