@@ -4,6 +4,10 @@ Standard-library records — uvicorn's, Temporal's `workflow.logger` and `activi
 through the same processors, so every line has the same shape. A line written inside a span
 carries its `trace_id` and `span_id`; inside an activity, its run's ids; and wherever the
 gateway's request reached (through the trace's baggage), the `request_id`.
+
+Every `system_metrics` row is also one line, at its severity, through `log_system_metric`: the
+worker's `record_metric` activity, the reconciler and the gateway's limit check all log theirs
+through it, so every row's line has the same fields.
 """
 
 from __future__ import annotations
@@ -26,6 +30,14 @@ SERVICE = "course-generator"
 CONTEXT_KEYS = ("request_id", "user_id", "tier", "course_id", "workflow_id", "run_id")
 # The baggage entry the gateway sets per request; Temporal's interceptor carries it to the run.
 REQUEST_ID_BAGGAGE = "request_id"
+# `system_metrics` severities and the log levels their lines are written at.
+SEVERITY_LEVELS = {
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+}
+metric_log = structlog.get_logger("system_metrics")
 
 
 def _add_static(service: str, environment: str, version: str) -> structlog.types.Processor:
@@ -130,6 +142,29 @@ def bind_context(**values: Any) -> None:
     """Bind request/run context (only the known keys, skipping None) for later log lines."""
     known = {k: v for k, v in values.items() if k in CONTEXT_KEYS and v is not None}
     structlog.contextvars.bind_contextvars(**known)
+
+
+def log_system_metric(
+    event_type: str,
+    severity: str,
+    *,
+    course_id: str | None,
+    workflow_id: str | None,
+    user_id: str | None,
+    metadata: dict[str, Any],
+) -> None:
+    """The log line of one `system_metrics` row, at its severity (`workflow_id` is the row's
+    `job_id`): every writer of a row logs it through here, whether or not the row is stored."""
+    metric_log.log(
+        SEVERITY_LEVELS.get(severity, logging.INFO),
+        event_type,
+        event_type=event_type,
+        severity=severity,
+        course_id=course_id,
+        workflow_id=workflow_id,
+        user_id=user_id,
+        metadata=metadata,
+    )
 
 
 def run_then_exit(main: Callable[[], int | None]) -> NoReturn:

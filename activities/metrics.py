@@ -7,28 +7,18 @@ The counters are made on the Temporal runtime's metric meter, so the SDK's Prome
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from typing import Any
 
-import structlog
 from temporalio import activity
 from temporalio.common import MetricCounter, MetricMeter
 
 from activities.course import guarded
 from activities.types import RECORD_METRIC, RecordMetricInput
 from db.repository import CourseRepository
+from telemetry import log_system_metric
 
-# `system_metrics` severities and the log levels they are written at.
-LEVELS = {
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "error": logging.ERROR,
-    "fatal": logging.CRITICAL,
-}
 ROLLBACK = "job_rollback"
 ROLLBACK_OUTCOMES = ("failed", "cancelled")
-log = structlog.get_logger("activities.metrics")
 
 
 @dataclass(frozen=True)
@@ -52,29 +42,6 @@ class WorkerMetrics:
                 "coursegen_webhook_deliveries", "Webhook delivery attempts, by result"
             ),
         )
-
-
-def log_row(
-    event_type: str,
-    severity: str,
-    *,
-    course_id: str | None,
-    workflow_id: str | None,
-    user_id: str | None,
-    metadata: dict[str, Any],
-) -> None:
-    """The log line of one `system_metrics` row, at its severity: every writer of a row (the
-    activity, the reconciler) logs it through here."""
-    log.log(
-        LEVELS.get(severity, logging.INFO),
-        event_type,
-        event_type=event_type,
-        severity=severity,
-        course_id=course_id,
-        workflow_id=workflow_id,
-        user_id=user_id,
-        metadata=metadata,
-    )
 
 
 class MetricActivities:
@@ -105,7 +72,7 @@ class MetricActivities:
         )
 
     def _observe(self, inp: RecordMetricInput) -> None:
-        log_row(
+        log_system_metric(
             inp.event_type,
             inp.severity,
             course_id=inp.course_id,

@@ -15,9 +15,11 @@ from admission import Leases, LeaseStoreUnavailable, holder_info
 from db.errors import DatabaseUnavailable
 from db.repository import CourseRepository
 from settings import TierPolicy
+from telemetry import log_system_metric
 from workflows.types import AdmissionResult, workflow_id_for
 
 log = structlog.get_logger("api.limits")
+LIMIT_HIT = "concurrency_limit_hit"
 
 
 class LimitCheck:
@@ -48,6 +50,8 @@ class LimitCheck:
         return refused
 
     async def _record(self, user_id: str, course_id: str, refused: AdmissionResult) -> None:
+        """The `concurrency_limit_hit` row and, like every row's, its line at its severity,
+        written first: still there when PostgreSQL refuses the row."""
         metadata = {
             "reason": refused.reason,
             "tier": refused.tier,
@@ -55,15 +59,23 @@ class LimitCheck:
             "holders": [h.workflow_id for h in refused.holders],
             "source": "gateway",
         }
+        job = refused.workflow_id
+        log_system_metric(
+            LIMIT_HIT,
+            "warn",
+            course_id=course_id,
+            workflow_id=job,
+            user_id=user_id,
+            metadata=metadata,
+        )
         try:
             await self._courses.record_metric(
-                "concurrency_limit_hit",
+                LIMIT_HIT,
                 "warn",
                 user_id=user_id,
                 course_id=course_id,
-                job_id=refused.workflow_id,
+                job_id=job,
                 metadata=metadata,
             )
         except DatabaseUnavailable as exc:
-            log.warning("concurrency_limit_hit not recorded", error=str(exc))
-        log.warning("concurrency_limit_hit", course_id=course_id, **metadata)
+            log.warning(f"metric {LIMIT_HIT} not recorded", error=str(exc))

@@ -29,7 +29,6 @@ from typing import Any, TypeVar
 
 import structlog
 
-from activities.metrics import log_row
 from activities.types import ReconcilePage, ReconcileSummary, Repair
 from admission import GlobalHolder, Leases, RunRef
 from db.reconcile import ActiveCourse, ReconcileRepository
@@ -37,6 +36,7 @@ from db.repository import CourseRepository
 from reconciler.progress import ProgressMemory
 from reconciler.repairs import COURSE_FAILED, LEASE_RELEASED, LEASE_RESTORED, WORKER_TIMEOUT
 from reconciler.runs import RunLookup, RunState
+from telemetry import log_system_metric
 from workflows.types import workflow_id_for
 
 log = structlog.get_logger("reconciler")
@@ -233,7 +233,9 @@ class Reconciler:
     ) -> None:
         """One `system_metrics` row, logged at its severity as every row is."""
         course, user, job = row.course_id, row.user_id, workflow_id_for(row.course_id)
-        log_row(event, severity, course_id=course, workflow_id=job, user_id=user, metadata=metadata)
+        log_system_metric(
+            event, severity, course_id=course, workflow_id=job, user_id=user, metadata=metadata
+        )
         await self._s.courses.record_metric(
             event, severity, user_id=user, course_id=course, job_id=job, metadata=metadata
         )

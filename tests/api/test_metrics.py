@@ -91,5 +91,8 @@ async def test_worker_endpoint_serves_rollbacks_and_the_sdk_metrics(
     stage_queue = observed.settings.temporal.stage_queue("structure_analysis")
     latency = "temporal_activity_schedule_to_start_latency_seconds_count"
     assert value(after, latency, task_queue=stage_queue) >= 1
+    # the docs' p95 alert reads these buckets per stage queue (`<stage prefix>.<stage>`)
+    buckets = "temporal_activity_schedule_to_start_latency_seconds_bucket"
+    assert value(after, buckets, task_queue=stage_queue, le="+Inf") >= 1
     assert value(after, "temporal_worker_task_slots_available", worker_type="ActivityWorker") > 0
     assert any(name == "temporal_sticky_cache_size" for name, _ in after)

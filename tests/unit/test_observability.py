@@ -20,11 +20,15 @@ from temporalio.testing import ActivityEnvironment
 import observability
 from activities.metrics import MetricActivities, WorkerMetrics
 from activities.types import RecordMetricInput
+from admission import Holder, Leases
+from api.limits import LimitCheck
 from api.metrics import UNMATCHED, admission_reason, method_label, route_label
+from db.errors import DatabaseUnavailable
 from db.repository import CourseRepository
 from telemetry import configure_logging
 from tests.factories import make_settings
-from workflows.types import AdmissionResult
+from tiers import Tier
+from workflows.types import AdmissionResult, workflow_id_for
 
 
 def test_no_exporter_installs_nothing() -> None:
@@ -85,13 +89,19 @@ def test_admission_reasons() -> None:
 
 
 class Recorded:
-    """Stands in for the repository and a counter: remembers what it was given."""
+    """Stands in for the repository and a counter: remembers what it was given; with `refuse`,
+    the repository's write fails as an unreachable PostgreSQL's would."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: bool = False) -> None:
         self.calls: list[tuple[Any, ...]] = []
+        self.rows: list[dict[str, Any]] = []
+        self.refuse = refuse
 
     async def record_metric(self, *args: Any, **kwargs: Any) -> None:
         self.calls.append(args)
+        self.rows.append(kwargs)
+        if self.refuse:
+            raise DatabaseUnavailable("connection refused")
 
     def add(self, value: int, attributes: dict[str, str]) -> None:
         self.calls.append((value, attributes))
@@ -134,6 +144,58 @@ async def test_each_system_metric_is_one_line_at_its_severity(
         inp.event_type,
     )
     assert (line["course_id"], line["workflow_id"]) == ("c-1", "course-generation-c-1")
+    assert (line["severity"], line["user_id"]) == (severity, "u-1")
     assert line["metadata"] == {"outcome": "failed"}
     assert counter.calls == [(1, {"outcome": "failed"})]
     assert [call[:2] for call in repository.calls] == [("job_rollback", severity)] * 2
+
+
+class AtLimit:
+    """A lease store whose user already holds one lease, of another course."""
+
+    def __init__(self, holder: str) -> None:
+        self.holder = holder
+
+    async def usage(self, user_id: str) -> list[Holder]:
+        return [Holder(self.holder, since=1_700_000_000.0, expires_at=1_700_003_600.0)]
+
+
+@pytest.mark.parametrize("stored", [True, False])
+async def test_the_gateways_limit_row_is_one_line_with_the_same_fields(
+    stream: io.StringIO, stored: bool
+) -> None:
+    """The gateway's own `concurrency_limit_hit` row is logged as the worker's rows are: one
+    `warning` line with the event type, severity, course, workflow (the row's `job_id`), user
+    and the row's metadata; also when PostgreSQL refuses the row (then one more line says so)."""
+    user, course, other = "u-1", "00000000-0000-4000-8000-000000000001", "c-other"
+    held = workflow_id_for(other)
+    repository = Recorded(refuse=not stored)
+    check = LimitCheck(cast(Leases, AtLimit(held)), cast(CourseRepository, repository))
+    policy = make_settings().admission.policy(Tier.FREE)
+    refused = await check.refusal(user, course, policy)
+    assert refused is not None
+    assert (refused.decision, refused.reason) == ("rejected", "user_limit")
+    [row] = repository.rows
+    assert repository.calls == [("concurrency_limit_hit", "warn")]
+    lines = [json.loads(text) for text in stream.getvalue().splitlines()]
+    [line] = [ln for ln in lines if ln.get("event_type") == "concurrency_limit_hit"]
+    assert (line["level"], line["event"], line["severity"]) == (
+        "warning",
+        "concurrency_limit_hit",
+        "warn",
+    )
+    assert (line["course_id"], line["workflow_id"], line["user_id"]) == (
+        row["course_id"],
+        row["job_id"],
+        row["user_id"],
+    )
+    assert (row["course_id"], row["job_id"], row["user_id"]) == (
+        course,
+        workflow_id_for(course),
+        user,
+    )
+    assert line["metadata"] == row["metadata"]
+    assert line["metadata"]["holders"] == [held]
+    assert (line["metadata"]["reason"], line["metadata"]["source"]) == ("user_limit", "gateway")
+    others = [ln["event"] for ln in lines if ln is not line]
+    assert others == ([] if stored else ["metric concurrency_limit_hit not recorded"])

@@ -1,16 +1,23 @@
-"""The orchestration worker's `Worker` options come from the `WORKER_*` settings and uvicorn's
-from the `API_*` ones, each to the option it names (docs/operations.md, "Tuning")."""
+"""The orchestration worker's `Worker` options come from the `WORKER_*` settings, the stage
+workers' tuner from the `STAGE_*` ones and uvicorn's options from the `API_*` ones, each to the
+option it names (docs/operations.md, "Tuning")."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, cast
 
+import pytest
+from temporalio.client import Client
 from temporalio.worker import (
+    FixedSizeSlotSupplier,
     PollerBehaviorAutoscaling,
     PollerBehaviorSimpleMaximum,
+    ResourceBasedSlotSupplier,
     UnsandboxedWorkflowRunner,
 )
 
+import worker
 from tests.factories import make_settings
 from worker import WORKFLOW_RUNNER, orchestration_options
 
@@ -76,3 +83,35 @@ def test_uvicorn_options_come_from_the_api_settings() -> None:
     options = server_options(api)
     assert (options["loop"], options["http"], options["backlog"]) == ("asyncio", "h11", 64)
     assert (options["host"], options["port"]) == ("127.0.0.1", 9001)
+
+
+class BuiltWorker:
+    """Stands in for `temporalio.worker.Worker`: keeps the options a stage worker is built with."""
+
+    def __init__(self, client: object, **options: Any) -> None:
+        self.options = options
+
+
+@pytest.mark.parametrize("resource_tuner", [True, False])
+def test_stage_resource_tuner_sizes_each_stage_worker_by_cpu_and_memory(
+    monkeypatch: pytest.MonkeyPatch, resource_tuner: bool
+) -> None:
+    """`STAGE_RESOURCE_TUNER=true`: every stage worker gets a resource-based activity slot
+    supplier, from 1 up to its stage's capacity; unset, a fixed one of that capacity."""
+    monkeypatch.setattr(worker, "Worker", BuiltWorker)
+    settings = make_settings(
+        SIMULATED_STAGES="structure_analysis,text_generation",
+        STAGE_CAPACITY="4",
+        STAGE_CAPACITY_TEXT_GENERATION="7",
+        STAGE_RESOURCE_TUNER=str(resource_tuner).lower(),
+    )
+    built = cast(list[BuiltWorker], worker.stage_workers(cast(Client, None), settings))
+    queues = [w.options["task_queue"] for w in built]
+    assert queues == [settings.temporal.stage_queue(s) for s in settings.stages.simulated_stages]
+    suppliers = [w.options["tuner"]._get_activity_task_slot_supplier() for w in built]
+    if resource_tuner:
+        assert all(isinstance(s, ResourceBasedSlotSupplier) for s in suppliers)
+        configs = [(s.slot_config.minimum_slots, s.slot_config.maximum_slots) for s in suppliers]
+        assert configs == [(1, 4), (1, 7)]
+    else:
+        assert suppliers == [FixedSizeSlotSupplier(4), FixedSizeSlotSupplier(7)]

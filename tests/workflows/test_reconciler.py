@@ -7,6 +7,7 @@ The module has a database of its own, so a pass sees only the courses these test
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import pytest_asyncio
 from temporalio import activity
@@ -24,12 +26,15 @@ from temporalio.client import Client, ScheduleIntervalSpec, ScheduleOverlapPolic
 from temporalio.service import RPCError, RPCStatusCode
 
 import embedded
+import observability
+import temporal_connect
 from activities.types import ReconcileSummary
 from db.pool import create_pool
 from reconciler.core import Reconciler
 from reconciler.schedule import SCHEDULE_ID, TRIGGERED_ID, start_pass
 from reconciler.wiring import build_reconciler
 from settings import Settings
+from tests.api.observed import scrape, value
 from tests.factories import insert_course, insert_user, make_settings
 from tests.helpers import eventually, migrated_database
 from tests.workflows.support import ROOT, Stack, Stacks
@@ -185,6 +190,37 @@ async def test_lost_leases_refuse_starts_until_a_pass_restores_them(stack: Stack
     third, _ = await stack.start(second)
     assert (third.decision, third.reason) == ("rejected", "user_limit")
     await handle.terminate("done")
+
+
+async def test_a_pass_on_the_worker_counts_its_repairs_on_its_metrics_port(
+    own_stacks: Stacks,
+) -> None:
+    """A pass run by the workers `worker.build_workers` makes, on a client whose runtime serves
+    the metrics port (as `python -m worker` connects): a scrape of that port sees
+    `coursegen_reconciler_repairs_total{kind}` move by the pass's one repair."""
+    port = embedded.free_port()
+    runtime = observability.metrics_runtime(port, "127.0.0.1")
+    env = own_stacks.env(RECONCILE_GRACE_SECONDS="0")
+    client = await temporal_connect.connect(make_settings(env).temporal, runtime=runtime)
+    metered = dataclasses.replace(own_stacks, client=client)
+    metrics, repairs = f"http://127.0.0.1:{port}/metrics", "coursegen_reconciler_repairs_total"
+    async with metered.open(env) as stack, httpx.AsyncClient() as http:
+        await reconciler_of(stack).run_pass()  # the other tests' leftovers, not counted
+        started = time.time() - 10
+        ghost = workflow_id_for(str(uuid.uuid4()))
+        await stack.leases.restore("someone", ghost, _run("gone", started), started + 3600, started)
+        before = await scrape(http, metrics)
+        await start_pass(client, stack.settings.temporal.task_queue)
+        handle = client.get_workflow_handle(TRIGGERED_ID, result_type=ReconcileSummary)
+        summary = await handle.result()
+        assert [(r.kind, r.workflow_id) for r in summary.repairs] == [("lease_released", ghost)]
+
+        async def counted() -> None:
+            after = await scrape(http, metrics)
+            released = {"kind": "lease_released"}
+            assert value(after, repairs, **released) - value(before, repairs, **released) == 1
+
+        await eventually(counted)
 
 
 @activity.defn(name="structure_analysis")

@@ -12,10 +12,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest_asyncio
 
+import embedded
+import observability
 from db.repository import CourseRepository
-from tests.factories import insert_course, insert_user, new_id, run_start
+from tests.api.observed import scrape, value
+from tests.factories import insert_course, insert_user, make_settings, new_id, run_start
 from tests.helpers import eventually
 from tests.integration.db.support import FULL_RUN
 from tests.webhook_support import (
@@ -26,6 +30,7 @@ from tests.webhook_support import (
     settle_leftovers,
 )
 from webhooks.signing import user_secret
+from worker import webhook_dispatcher
 
 
 @pytest_asyncio.fixture
@@ -195,6 +200,37 @@ async def test_two_dispatchers_keep_each_course_in_order(
     for body in (_payload(r.body) for r in receiver.first_deliveries()):
         by_course[body["courseId"]].append(body["seq"])
     assert all(seqs == [1, 2, 3, 4, 5] for seqs in by_course.values()), by_course
+
+
+async def test_the_workers_dispatcher_counts_attempts_on_its_metrics_port(
+    pg_pool: asyncpg.Pool, database_url: str, transport: LoopbackOnly
+) -> None:
+    """The dispatcher as the worker builds it (`worker.webhook_dispatcher` on the runtime that
+    serves `WORKER_METRICS_PORT`): a scrape of that port sees
+    `coursegen_webhook_deliveries_total{result}` move by each attempt, one failed and two
+    delivered for a receiver failing its first request."""
+    port = embedded.free_port()
+    runtime = observability.metrics_runtime(port, "127.0.0.1")
+    settings = make_settings(
+        ALLOW_HTTP_WEBHOOKS="true", WEBHOOK_ALLOW_HOSTS="127.0.0.1", WEBHOOK_SECRET=MASTER_SECRET
+    )
+    metrics, deliveries = f"http://127.0.0.1:{port}/metrics", "coursegen_webhook_deliveries_total"
+    async with httpx.AsyncClient() as http, Receiver(fail_first=1).running() as receiver:
+        before = await scrape(http, metrics)
+        course, _ = await run_with_webhook(pg_pool, receiver.url, FULL_RUN[:1])
+        async with webhook_dispatcher(settings, pg_pool, runtime).running(database_url):
+
+            async def counted() -> None:
+                assert await outbox_states(pg_pool, course) == ["delivered"] * 2
+                after = await scrape(http, metrics)
+                moved = {
+                    result: value(after, deliveries, result=result)
+                    - value(before, deliveries, result=result)
+                    for result in ("delivered", "failed")
+                }
+                assert moved == {"delivered": 2, "failed": 1}
+
+            await eventually(counted, timeout=15)
 
 
 def _payload(body: bytes) -> dict[str, Any]:
