@@ -3,7 +3,9 @@ whole state a progress stream reports; the short form when that would be too big
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -15,11 +17,9 @@ from tests.helpers import eventually
 from tests.integration.db.support import row
 
 
-async def test_listener_receives_strictly_growing_seq(
-    repo: CourseRepository, pg_pool: asyncpg.Pool, database_url: str
-) -> None:
-    """LISTEN sees one payload per real change, seq strictly growing, none for repeats."""
-    course_id, run_id = await insert_course(pg_pool), new_id()
+@contextlib.asynccontextmanager
+async def notifications(database_url: str, course_id: str) -> AsyncIterator[list[dict[str, Any]]]:
+    """The course_progress payloads of `course_id`, decoded, as they arrive while inside."""
     received: list[dict[str, Any]] = []
 
     def on_notify(_conn: object, _pid: int, _channel: str, payload: object) -> None:
@@ -30,6 +30,17 @@ async def test_listener_receives_strictly_growing_seq(
     listener = await asyncpg.connect(database_url)
     await listener.add_listener("course_progress", on_notify)
     try:
+        yield received
+    finally:
+        await listener.close()
+
+
+async def test_listener_receives_strictly_growing_seq(
+    repo: CourseRepository, pg_pool: asyncpg.Pool, database_url: str
+) -> None:
+    """LISTEN sees one payload per real change, seq strictly growing, none for repeats."""
+    course_id, run_id = await insert_course(pg_pool), new_id()
+    async with notifications(database_url, course_id) as received:
         meta = {"run_id": run_id}
         await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS", run_start())
         await repo.update_progress(course_id, 1, "in_progress", "a", metadata=meta)
@@ -45,8 +56,6 @@ async def test_listener_receives_strictly_growing_seq(
             assert len(received) >= 5
 
         await eventually(five_arrived, timeout=5)
-    finally:
-        await listener.close()
     seqs = [message["seq"] for message in received]
     assert seqs == sorted(set(seqs))
     assert len(seqs) == 5
@@ -77,16 +86,7 @@ async def test_a_state_too_big_to_notify_sends_the_short_form(
     that big (a long message) still commits and notifies {courseId, seq}; the next short
     message gets the full form again."""
     course_id, run_id = await insert_course(pg_pool), new_id()
-    received: list[dict[str, Any]] = []
-
-    def on_notify(_conn: object, _pid: int, _channel: str, payload: object) -> None:
-        message = json.loads(str(payload))
-        if message["courseId"] == course_id:
-            received.append(message)
-
-    listener = await asyncpg.connect(database_url)
-    await listener.add_listener("course_progress", on_notify)
-    try:
+    async with notifications(database_url, course_id) as received:
         meta = {"run_id": run_id}
         await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS", run_start())
         for message in ("ю" * 3800, "ю" * 4000, "x" * 7990, "ok"):  # 7600, 8000, 7990 bytes
@@ -96,8 +96,6 @@ async def test_a_state_too_big_to_notify_sends_the_short_form(
             assert len(received) >= 5
 
         await eventually(five_arrived, timeout=5)
-    finally:
-        await listener.close()
     assert [m["seq"] for m in received] == [1, 2, 3, 4, 5]
     assert [len(m) for m in received] == [8, 8, 2, 2, 8]
     assert received[1]["message"] == "ю" * 3800
