@@ -60,8 +60,8 @@ class Recorder:
         return httpx.MockTransport(handle)
 
 
-def sender(recorder: Recorder, timeout: float = 5.0) -> Sender:
-    guard = AddressGuard(allow_http=False, resolver=resolve)
+def sender(recorder: Recorder, timeout: float = 5.0, *, allow_http: bool = False) -> Sender:
+    guard = AddressGuard(allow_http=allow_http, resolver=resolve)
     return Sender(guard, recorder.transport(), timeout=timeout)
 
 
@@ -71,6 +71,16 @@ async def test_refused_urls_never_connect(url: str) -> None:
     private DNS answer and plain http are refused for good; no request is made."""
     recorder = Recorder()
     outcome = await sender(recorder).send(url, {}, b"{}")
+    assert (outcome.delivered, outcome.permanent) == (False, True)
+    assert recorder.requests == []
+
+
+@pytest.mark.parametrize("url", [u for u in SSRF_URLS if u != "http://hooks.example.com/hook"])
+async def test_refused_for_their_address_even_where_http_is_allowed(url: str) -> None:
+    """With plain http allowed, every address above (the integer spelling of 127.0.0.1 among
+    them) is still refused for where it points; no request is made."""
+    recorder = Recorder()
+    outcome = await sender(recorder, allow_http=True).send(url, {}, b"{}")
     assert (outcome.delivered, outcome.permanent) == (False, True)
     assert recorder.requests == []
 
