@@ -19,9 +19,8 @@ import jwt
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-import settings as settings_module
 from admission import Leases
-from settings import Settings
+from settings import GROUPS, Settings
 
 # The HS256 secret every test app, test worker and benchmark gateway is configured with.
 JWT_SECRET = "api-tests-hs256-secret-" + "0123456789abcdef" * 4
@@ -37,7 +36,7 @@ def make_settings(env: Mapping[str, str] | None = None, /, **values: str) -> Set
     `env` and then `values` on top, each given by its environment name (`STAGE_CAPACITY="1"`)."""
     given = {**(env or {}), **values}
     groups: dict[str, Any] = {
-        name: group(_env_file=None, **given) for name, group in settings_module._GROUPS.items()
+        name: group(_env_file=None, **given) for name, group in GROUPS.items()
     }
     return Settings(**groups)
 

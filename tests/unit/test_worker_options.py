@@ -17,9 +17,9 @@ from temporalio.worker import (
     UnsandboxedWorkflowRunner,
 )
 
-import worker
+import worker.stages
 from tests.factories import make_settings
-from worker import WORKFLOW_RUNNER, orchestration_options
+from worker import WORKFLOW_RUNNER, orchestration_options, stage_workers
 
 TUNED = {
     "WORKER_WORKFLOW_TASK_SLOTS": "30",
@@ -98,14 +98,14 @@ def test_stage_resource_tuner_sizes_each_stage_worker_by_cpu_and_memory(
 ) -> None:
     """`STAGE_RESOURCE_TUNER=true`: every stage worker gets a resource-based activity slot
     supplier, from 1 up to its stage's capacity; unset, a fixed one of that capacity."""
-    monkeypatch.setattr(worker, "Worker", BuiltWorker)
+    monkeypatch.setattr(worker.stages, "Worker", BuiltWorker)
     settings = make_settings(
         SIMULATED_STAGES="structure_analysis,text_generation",
         STAGE_CAPACITY="4",
         STAGE_CAPACITY_TEXT_GENERATION="7",
         STAGE_RESOURCE_TUNER=str(resource_tuner).lower(),
     )
-    built = cast(list[BuiltWorker], worker.stage_workers(cast(Client, None), settings))
+    built = cast(list[BuiltWorker], stage_workers(cast(Client, None), settings))
     queues = [w.options["task_queue"] for w in built]
     assert queues == [settings.temporal.stage_queue(s) for s in settings.stages.simulated_stages]
     suppliers = [w.options["tuner"]._get_activity_task_slot_supplier() for w in built]
