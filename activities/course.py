@@ -38,7 +38,7 @@ from db.repository import (
 )
 from workflows import errors
 from workflows.errors import course_not_found
-from workflows.steps import generation_type_of, steps_for
+from workflows.steps import Step, generation_type_of, holds_between, steps_for
 from workflows.types import CourseBrief, GenerationType
 
 log = logging.getLogger(__name__)
@@ -90,11 +90,32 @@ class CourseActivities:
         )
         if claimed is None:
             raise course_not_found(inp.course_id)
-        first = steps_for(generation_type)[0]
+        first, second = steps_for(generation_type)[:2]
         await self._write(
             inp.course_id, inp.run_id, StepWrite(first.id, "in_progress", first.started)
         )
-        return ClaimCourseResult(generation_type, loaded)
+        advanced = False
+        if not holds_between(loaded.simulation, first.id, second.id):
+            advanced = await self._advance(inp, first, second)
+        return ClaimCourseResult(generation_type, loaded, advanced)
+
+    async def _advance(self, inp: ClaimCourseInput, first: Step, second: Step) -> bool:
+        """The run's next writes (step 1 completed, step 2 in progress), made by the claim to
+        save the run a local activity. PostgreSQL failing them leaves them to the run, whose
+        progress writes retry for `PROGRESS_RETRY_SECONDS` (the claim's budget is 5 s)."""
+        try:
+            await self._write(
+                inp.course_id, inp.run_id, StepWrite(first.id, "completed", first.done)
+            )
+            await self._write(
+                inp.course_id, inp.run_id, StepWrite(second.id, "in_progress", second.started)
+            )
+        except ApplicationError as exc:
+            if exc.type != errors.DATABASE_UNAVAILABLE:
+                raise
+            log.warning("claim: step writes left to the run", extra={"error": str(exc)})
+            return False
+        return True
 
     @activity.defn(name=UPDATE_PROGRESS)
     async def update_progress(self, inp: UpdateProgressInput) -> None:

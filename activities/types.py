@@ -87,10 +87,12 @@ class LoadedCourse:
 
 @dataclass
 class ClaimCourseResult:
-    """The branch and the course as the claim read it, so the run needs no separate load."""
+    """The branch and the course as the claim read it, so the run needs no separate load;
+    `advanced` when the claim also wrote step 1 completed and step 2 in progress."""
 
     generation_type: GenerationType
     course: LoadedCourse
+    advanced: bool = False
 
 
 @dataclass

@@ -16,7 +16,7 @@ from workflows.closing import Closing
 from workflows.progress import RunProgress, RunState, admission_result
 from workflows.run_activities import RunActivities, Write
 from workflows.saga import Saga
-from workflows.steps import Step, cleanup_name, stage_steps, steps_for
+from workflows.steps import Step, cleanup_name, holds_between, stage_steps, steps_for
 from workflows.types import (
     AdmissionRequest,
     AdmissionResult,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 with workflow.unsafe.imports_passed_through():
-    from activities.types import LoadedCourse, ReserveLeaseResult
+    from activities.types import ClaimCourseResult, LoadedCourse, ReserveLeaseResult
     from tiers import parse_tier
 
 REPEATS_ANSWERED = 10  # repeats of an answered start the update accepts; later ones: validator
@@ -116,11 +116,12 @@ class CourseGenerationWorkflow:
             return await self._refused(reserved)
         saga.add("finish_generation", self._closing.finish)
         claim = await self._run.claim()
-        self._admitted(reserved, claim.generation_type)
+        self._admitted(reserved, claim)
         self._closing.watch_deadline(asyncio.current_task(), lambda: self._completing)
         done: Write = (steps_for(claim.generation_type)[0], "completed", {})
         for step in stage_steps(claim.generation_type):
-            done = await self._run_step(saga, done, step, claim.course)
+            written = claim.advanced and step.id == 2  # the claim wrote steps 1 and 2 as well
+            done = await self._run_step(saga, done, step, claim.course, written)
         await self._complete(done, claim.course)
         assert self._run.options is not None
         retry = timedelta(seconds=self._run.options.progress_retry_seconds)
@@ -142,19 +143,23 @@ class CourseGenerationWorkflow:
         await self._run.metric("concurrency_limit_hit", "warn", metadata)
         return GenerationOutcome("rejected", reason=reserved.reason)
 
-    def _admitted(self, reserved: ReserveLeaseResult, generation_type: GenerationType) -> None:
+    def _admitted(self, reserved: ReserveLeaseResult, claim: ClaimCourseResult) -> None:
+        """The admission, and the status the claim left the row in (one upsert with the branch)."""
+        generation_type = claim.generation_type
         self._state.admission = self._result("admitted", reserved, generation_type)
-        self._state.phase = "running"
-        self._state.step = steps_for(generation_type)[0]
-        self._state.step_status = "in_progress"
-        self._state.set_status("initializing", sa.GENERATION_TYPE.value_set(generation_type))
+        self._state.phase, self._state.step_status = "running", "in_progress"
+        step = self._state.step = steps_for(generation_type)[1 if claim.advanced else 0]
+        self._state.set_status(step.status, sa.GENERATION_TYPE.value_set(generation_type))
 
-    async def _run_step(self, saga: Saga, done: Write, step: Step, course: LoadedCourse) -> Write:
+    async def _run_step(
+        self, saga: Saga, done: Write, step: Step, course: LoadedCourse, written: bool
+    ) -> Write:
         """Write `done` completed and `step` in progress (one write unless a simulation hold
-        parks the run between them), run the stage, answer the step's own completed write."""
+        parks the run between them; none when the claim `written` both), run the stage,
+        answer the step's own completed write."""
         assert step.stage is not None
         pending = [done]
-        if self._run.holds_between(done[0], step, course):
+        if holds_between(course.simulation, done[0].id, step.id):  # never `written` then
             await self._write(pending)
             pending = []
             await self._run.hold("hold_after_step", done[0], course)
@@ -162,7 +167,9 @@ class CourseGenerationWorkflow:
         if step.stage in course.options.cleanup_stages:
             name = cleanup_name(step.stage)
             saga.add(name, lambda: self._run.cleanup(name, step, course))
-        await self._write([*pending, (step, "in_progress", {})])
+        if not written:
+            await self._write([*pending, (step, "in_progress", {})])
+        failures.raise_if_cancel_requested()
         output = await self._run.stage(step, course)
         failures.raise_if_cancel_requested()
         return step, "completed", {"stage": step.stage, "summary": output.summary}

@@ -168,11 +168,6 @@ class RunActivities:
         )
         await calls.best_effort(calls.record_metric(inp), f"metric {event} not recorded")
 
-    def holds_between(self, done: Step, step: Step, course: LoadedCourse) -> bool:
-        """Whether a simulation hold parks the run between `done` and `step`."""
-        knobs = course.simulation
-        return knobs.get("hold_after_step") == done.id or knobs.get("hold_before_step") == step.id
-
     @property
     def _started(self) -> str:
         return self.started_at.isoformat()

@@ -6,6 +6,7 @@ sandbox, the activities, the settings and the tests; the stage names are defined
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from workflows.types import GenerationType
@@ -91,6 +92,12 @@ def steps_for(generation_type: GenerationType) -> tuple[Step, ...]:
 def stage_steps(generation_type: GenerationType) -> tuple[Step, ...]:
     """Steps 2–5: the ones that call a stage activity."""
     return steps_for(generation_type)[1:]
+
+
+def holds_between(simulation: Mapping[str, object], done: int, step: int) -> bool:
+    """Whether a SIMULATION hold parks the run between step `done` completed and step `step`
+    in progress (`hold_after_step` / `hold_before_step`), so the two are written apart."""
+    return simulation.get("hold_after_step") == done or simulation.get("hold_before_step") == step
 
 
 def cleanup_name(stage: str) -> str:

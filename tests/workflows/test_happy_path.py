@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from tests.helpers import eventually
-from tests.workflows.support import Stack
+from tests.workflows.support import Stack, scheduled_activities
 from workflows import search_attributes as sa
 
 CHAIN = ["pending", "initializing", "{step2}", "generating_structure", "generating_content"]
@@ -81,3 +83,48 @@ async def test_progress_query_and_current_details(stack: Stack) -> None:
     assert summary is not None
     assert course.course_id in summary
     await handle.cancel()
+
+
+async def row_of(stack: Stack, course_id: str) -> tuple[str | None, dict[str, Any]]:
+    """The course's generation status and progress document."""
+    row = await stack.repository.get_course(course_id)
+    assert row is not None
+    assert row.generation_progress is not None
+    return row.generation_status, row.generation_progress
+
+
+async def test_the_claim_writes_steps_one_and_two_so_the_run_starts_with_the_stage(
+    stack: Stack,
+) -> None:
+    """The claim also writes step 1 completed and step 2 in progress: when the start is
+    answered the row is already in step 2, and the run's first local activities are the
+    reserve and the claim, then the stage (no progress write between them)."""
+    course = await stack.create_course(simulation={"hold_at_step": 2, "hold_seconds": 30})
+    result, handle = await stack.start(course)
+    status, doc = await row_of(stack, course.course_id)
+    assert (status, doc["current_step"]) == ("analyzing_task", 2)
+    assert [s["status"] for s in doc["steps"][:2]] == ["completed", "in_progress"]
+    assert result.generation_type == "STRUCTURE_ANALYSIS"
+    progress = await handle.query("progress")
+    assert (progress["step"], progress["generation_status"]) == (2, "analyzing_task")
+    activities = await scheduled_activities(handle)
+    assert activities[:3] == ["reserve_lease", "claim_course", "structure_analysis"]
+    await handle.cancel()
+
+
+async def test_a_hold_after_step_one_is_written_by_the_run(stack: Stack) -> None:
+    """A simulation hold between step 1 and step 2 keeps the claim to step 1: the run writes
+    step 1 completed, holds, then step 2, and completes."""
+    course = await stack.create_course(simulation={"hold_after_step": 1, "hold_seconds": 1})
+    result, handle = await stack.start(course)
+    assert (await row_of(stack, course.course_id))[1]["current_step"] == 1
+
+    async def step_one_completed_alone() -> None:
+        steps = (await row_of(stack, course.course_id))[1]["steps"]
+        assert [s["status"] for s in steps[:2]] == ["completed", "pending"]
+
+    await eventually(step_one_completed_alone)
+    assert (await handle.result()).outcome == "completed"
+    activities = await scheduled_activities(handle)
+    assert activities[:3] == ["reserve_lease", "claim_course", "update_progress"]
+    assert result.decision == "admitted"
