@@ -24,6 +24,7 @@ from activities.types import (
     ClaimCourseResult,
     FinishGenerationInput,
     LoadedCourse,
+    ReleaseLeaseInput,
     RunOptions,
     StepWrite,
     UpdateProgressInput,
@@ -42,6 +43,7 @@ from workflows.steps import Step, generation_type_of, holds_between, steps_for
 from workflows.types import CourseBrief, GenerationType
 
 log = logging.getLogger(__name__)
+Release = Callable[[ReleaseLeaseInput], Awaitable[None]]
 T = TypeVar("T")
 BRIEF_FIELDS = tuple(CourseBrief.__dataclass_fields__)
 
@@ -65,9 +67,12 @@ async def guarded(call: Callable[[], Awaitable[T]]) -> T:
 class CourseActivities:
     """Activities over the `courses` row; `options` is what the claim hands the workflow."""
 
-    def __init__(self, repository: CourseRepository, options: RunOptions) -> None:
+    def __init__(
+        self, repository: CourseRepository, options: RunOptions, release: Release | None = None
+    ) -> None:
         self._repository = repository
         self._options = options
+        self._release = release
 
     @activity.defn(name=CLAIM_COURSE)
     async def claim_course(self, inp: ClaimCourseInput) -> ClaimCourseResult:
@@ -118,10 +123,20 @@ class CourseActivities:
         return True
 
     @activity.defn(name=UPDATE_PROGRESS)
-    async def update_progress(self, inp: UpdateProgressInput) -> None:
-        """`update_course_progress` for each write in order, fenced by the run id."""
+    async def update_progress(self, inp: UpdateProgressInput) -> bool:
+        """`update_course_progress` for each write in order, fenced by the run id; then the
+        lease `inp.release` names, if any. True once released; False leaves it to the run (a
+        lease store that did not answer is not a reason to write the progress again)."""
         for write in inp.writes:
             await self._write(inp.course_id, inp.run_id, write)
+        if inp.release is None or self._release is None:
+            return False
+        try:
+            await self._release(inp.release)
+        except ApplicationError as exc:
+            log.warning("lease release left to the run", extra={"error": str(exc)})
+            return False
+        return True
 
     @activity.defn(name=FINISH_GENERATION)
     async def finish_generation(self, inp: FinishGenerationInput) -> None:

@@ -110,11 +110,13 @@ class StepWrite:
 @dataclass
 class UpdateProgressInput:
     """Progress writes of one run applied in order: adjacent ones (step N completed, step N+1
-    in progress) travel together, so the run records one activity for both."""
+    in progress) travel together, so the run records one activity for both. With `release`
+    (the run's last write) the run's lease is freed after them, in the same activity."""
 
     course_id: str
     run_id: str
     writes: list[StepWrite]
+    release: ReleaseLeaseInput | None = None
 
 
 @dataclass

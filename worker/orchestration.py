@@ -44,7 +44,7 @@ def build_workers(
         settings.workflow.execution_timeout_seconds,
         rebuild=PassTrigger(client, settings.temporal.task_queue),
     )
-    course = CourseActivities(repository, run_options(settings))
+    course = CourseActivities(repository, run_options(settings), admission.release_lease)
     runtime = client.service_client.config.runtime or Runtime.default()
     counters = WorkerMetrics.on(runtime.metric_meter)
     metrics = MetricActivities(repository, counters)

@@ -160,17 +160,19 @@ async def claim_course(inp: ClaimCourseInput) -> ClaimCourseResult:
     return claim
 
 
-async def update_progress(inp: UpdateProgressInput, within: timedelta) -> None:
+async def update_progress(inp: UpdateProgressInput, within: timedelta) -> bool:
     """A local activity (one marker event, no task round trip) retried for `within`
-    (`PROGRESS_RETRY_SECONDS`), then the run fails."""
-    await workflow.execute_local_activity(
+    (`PROGRESS_RETRY_SECONDS`), then the run fails. True when it also released the lease."""
+    released: bool = await workflow.execute_local_activity(
         act.UPDATE_PROGRESS,
         inp,
+        result_type=bool,
         start_to_close_timeout=_SECONDS_10,
         schedule_to_close_timeout=within,
         retry_policy=UNTIL_DONE,
         local_retry_threshold=_LOCAL_RETRY_THRESHOLD,
     )
+    return released
 
 
 async def finish_generation(inp: FinishGenerationInput, within: timedelta | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -60,8 +60,7 @@ class CourseGenerationWorkflow:
         self._run = RunActivities(inp, parse_tier(inp.tier)[0].value)
         self._state = RunState()
         self._closing = Closing(self._run, self._state)
-        self._completing = False
-        self._repeats = 0
+        self._completing, self._repeats = False, 0
         self._duplicate_noted: datetime | None = None
 
     @workflow.run
@@ -123,9 +122,6 @@ class CourseGenerationWorkflow:
             written = claim.advanced and step.id == 2  # the claim wrote steps 1 and 2 as well
             done = await self._run_step(saga, done, step, claim.course, written)
         await self._complete(done, claim.course)
-        assert self._run.options is not None
-        retry = timedelta(seconds=self._run.options.progress_retry_seconds)
-        await calls.shielded(self._run.release_quietly(retry))
         return GenerationOutcome("completed", generation_type=claim.generation_type)
 
     async def _refused(self, reserved: ReserveLeaseResult | None) -> GenerationOutcome:
@@ -138,8 +134,8 @@ class CourseGenerationWorkflow:
             return GenerationOutcome("unavailable")
         self._state.admission = self._result("rejected", reserved)
         self._state.set_status("rejected")
-        metadata: dict[str, Any] = {"reason": reserved.reason, "limit": reserved.limit}
-        metadata["holders"] = [h.workflow_id for h in reserved.holders]
+        holders = [h.workflow_id for h in reserved.holders]
+        metadata = {"reason": reserved.reason, "limit": reserved.limit, "holders": holders}
         await self._run.metric("concurrency_limit_hit", "warn", metadata)
         return GenerationOutcome("rejected", reason=reserved.reason)
 
@@ -155,8 +151,7 @@ class CourseGenerationWorkflow:
         self, saga: Saga, done: Write, step: Step, course: LoadedCourse, written: bool
     ) -> Write:
         """Write `done` completed and `step` in progress (one write unless a simulation hold
-        parks the run between them; none when the claim `written` both), run the stage,
-        answer the step's own completed write."""
+        parks the run between them; the claim's if `written`), run the stage, return its write."""
         assert step.stage is not None
         pending = [done]
         if holds_between(course.simulation, done[0].id, step.id):  # never `written` then
@@ -175,22 +170,27 @@ class CourseGenerationWorkflow:
         return step, "completed", {"stage": step.stage, "summary": output.summary}
 
     async def _complete(self, done: Write, course: LoadedCourse) -> None:
-        """Completion wins: once step 5 is being written `completed`, nothing undoes it."""
+        """Completion wins: once step 5 is being written `completed`, nothing undoes it. The
+        write frees the lease too, unless a simulation hold comes between them."""
         self._completing = True
-        await calls.shielded(self._write([done], check_cancel=False))
+        self._state.step_status = "completed"
+        release = course.simulation.get("hold_after_step") != done[0].id
+        freed = await calls.shielded(self._run.progress([done], release=release))
         await calls.shielded(self._run.hold("hold_after_step", done[0], course))
         self._state.phase = "closing"
         self._state.set_status("completed")
+        if not freed:
+            retry = timedelta(seconds=course.options.progress_retry_seconds)
+            await calls.shielded(self._run.release_quietly(retry))
 
-    async def _write(self, writes: list[Write], check_cancel: bool = True) -> None:
+    async def _write(self, writes: list[Write]) -> None:
         """Progress writes in one activity; the run's own view follows the last one."""
         step, status, _ = writes[-1]
         self._state.step, self._state.step_status = step, status
         if status == "in_progress":
             self._state.set_status(step.status)
         await self._run.progress(writes)
-        if check_cancel:
-            failures.raise_if_cancel_requested()
+        failures.raise_if_cancel_requested()
 
     def _repeat_answer(self, admission: AdmissionResult) -> AdmissionResult:
         """What a repeat of the start gets: a refusal as it was (429/503), `closing` while the

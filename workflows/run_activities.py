@@ -85,12 +85,17 @@ class RunActivities:
         self.options = claim.course.options
         return claim
 
-    async def progress(self, writes: list[Write]) -> None:
-        """Write each (step, status, metadata) in order, in one local activity."""
-        inp = UpdateProgressInput(self.course_id, self.run_id, [_step_write(*w) for w in writes])
+    async def progress(self, writes: list[Write], *, release: bool = False) -> bool:
+        """Write each (step, status, metadata) in order, in one local activity; with `release`
+        (the run's last write) the lease is freed in it too. True once the lease is freed."""
+        steps = [_step_write(*w) for w in writes]
+        freed = ReleaseLeaseInput(self.user_id, self.workflow_id, self.run_id) if release else None
+        inp = UpdateProgressInput(self.course_id, self.run_id, steps, freed)
         assert self.options is not None, "progress is written after the claim"
         try:
-            await calls.update_progress(inp, timedelta(seconds=self.options.progress_retry_seconds))
+            return await calls.update_progress(
+                inp, timedelta(seconds=self.options.progress_retry_seconds)
+            )
         except ActivityError as exc:
             if failures.retries_exhausted(exc):
                 step_ids = [write.step_id for write in inp.writes]

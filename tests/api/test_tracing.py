@@ -27,8 +27,10 @@ UPDATE_WITH_START = "StartUpdateWithStartWorkflow:CourseGenerationWorkflow"
 RUN_WORKFLOW = "RunWorkflow:CourseGenerationWorkflow"
 RUN_ACTIVITIES = (
     *("reserve_lease", "claim_course", "update_progress", "structure_analysis"),
-    *("structure_generation", "text_generation", "finalization", "release_lease"),
+    *("structure_generation", "text_generation", "finalization"),
 )
+# Steps 2→3, 3→4, 4→5 and step 5 completed (which also frees the lease); the claim wrote 1→2.
+PROGRESS_WRITES = 4
 # What a cancel at step 2 runs: the stage's cleanup (the API tests list it), then the course and
 # lease compensations, then the one `job_rollback`.
 COMPENSATIONS = (
@@ -39,9 +41,9 @@ COMPENSATIONS = (
 )
 
 
-async def recorded_until(recorder: SpanRecorder, activity: str) -> None:
+async def recorded_until(recorder: SpanRecorder, activity: str, count: int = 1) -> None:
     async def ended() -> None:
-        assert any(s.name == f"RunActivity:{activity}" for s in recorder.spans)
+        assert sum(s.name == f"RunActivity:{activity}" for s in recorder.spans) >= count
 
     await eventually(ended)
 
@@ -89,7 +91,7 @@ async def test_one_trace_from_the_request_through_every_activity(
         started = await observed.http.post(generation(course), headers=headers)
         assert started.status_code == 202, started.text
         await wait_status(observed.http, course, headers, "completed")
-        await recorded_until(recorded, "release_lease")
+        await recorded_until(recorded, "update_progress", PROGRESS_WRITES)
     server, trace = start_trace(recorded.spans)
     assert (server.attributes or {}).get("http.route") == "/api/v1/courses/{courseId}/generation"
     start = trace.one(UPDATE_WITH_START)
@@ -103,6 +105,8 @@ async def test_one_trace_from_the_request_through_every_activity(
     assert any(claim in trace.ancestors(s) for s in postgres)
     reserve = trace.one("RunActivity:reserve_lease")
     assert any(reserve in trace.ancestors(s) for s in redis)
+    last_write = max(trace.named("RunActivity:update_progress"), key=lambda s: s.start_time or 0)
+    assert any(last_write in trace.ancestors(s) for s in redis)  # the lease freed with it
     handle = temporal_env.client.get_workflow_handle(started.json()["workflowId"])
     details = await (await handle.describe()).static_details()
     assert f"**Trace:** `{trace_id_of(server)}`" in (details or "")

@@ -55,6 +55,9 @@ async def test_branch_runs_to_completed(
     expected = [s.format(step2=step2_status) for s in CHAIN] + ["finalizing", "completed"]
     assert await stack.statuses(course.course_id) == expected
     assert await stack.leases.usage(course.user_id) == []
+    activities = await scheduled_activities(handle)
+    assert activities[-2:] == ["finalization", "update_progress"]  # it freed the lease too
+    assert "release_lease" not in activities
 
     description = await handle.describe()
     assert description.status == WorkflowExecutionStatus.COMPLETED
