@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import math
 import os
+import shlex
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -157,7 +158,8 @@ class Stack:
 async def local_stack(name: str) -> AsyncIterator[Stack]:
     """PostgreSQL and Redis as `make run` finds them, a fresh dev server from the wheel, and a
     throwaway migrated database `cg_bench_<name>_<hex>` with a pool and a Redis client; all
-    closed, dropped and stopped on exit."""
+    closed, dropped and stopped on exit. `BENCH_DEV_SERVER_ARGS` adds arguments to the dev
+    server (e.g. `--dynamic-config-value history.transferProcessorMaxPollRPS=1000`)."""
     data = Path(".data")
     pg = await embedded.resolve_postgres(os.environ.get("DATABASE_URL"), data / "pg")
     redis_store = await embedded.resolve_redis(os.environ.get("REDIS_URL"), data / "redis")
@@ -166,6 +168,7 @@ async def local_stack(name: str) -> AsyncIterator[Stack]:
         search_attributes=list(search_attributes.ALL),
         ui=False,
         dev_server_log_level="error",
+        dev_server_extra_args=shlex.split(os.environ.get("BENCH_DEV_SERVER_ARGS", "")),
     )
     database = f"cg_bench_{name}_{uuid.uuid4().hex[:8]}"
     try:
