@@ -214,6 +214,17 @@ async def scheduled_activities(
     return names
 
 
+async def scheduled_options(handle: WorkflowHandle[Any, Any], activity_type: str) -> Any:
+    """The scheduling attributes (queue, timeouts, priority) of the run's first
+    ActivityTaskScheduled event of `activity_type`."""
+    async for event in handle.fetch_history_events():
+        attributes = event.activity_task_scheduled_event_attributes
+        scheduled = event.HasField("activity_task_scheduled_event_attributes")
+        if scheduled and attributes.activity_type.name == activity_type:
+            return attributes
+    raise AssertionError(f"{activity_type} was never scheduled")
+
+
 def _local_activity(marker: Any) -> list[str]:
     if marker.marker_name != "core_local_activity":
         return []

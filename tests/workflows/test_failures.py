@@ -10,7 +10,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from db.repository import CourseRepository, DatabaseUnavailable
 from tests.helpers import eventually
-from tests.workflows.support import Stack, Stacks, scheduled_activities
+from tests.workflows.support import Stack, Stacks, scheduled_activities, scheduled_options
 
 STAGES = {
     2: "structure_analysis",
@@ -75,6 +75,9 @@ async def test_cleanup_compensation_runs_first_and_closing_answers(stacks: Stack
         assert undo[:3] == ["structure_generation_cleanup", "finish_generation", "release_lease"]
         rollbacks = await stack.metrics(course.course_id, "job_rollback")
         assert rollbacks[0]["metadata"]["undone"][0] == "structure_generation_cleanup"
+        cleanup = await scheduled_options(handle, "structure_generation_cleanup")
+        assert cleanup.priority.priority_key == 1  # ahead of every tier's forward work
+        assert 0 < cleanup.schedule_to_close_timeout.ToSeconds() <= 300  # best effort, capped
 
 
 async def test_deleted_course_completes_as_course_deleted(stack: Stack) -> None:
