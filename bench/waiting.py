@@ -11,7 +11,9 @@ With none waiting, at 1,000 and at the final count it measures (after the admitt
 settled into the backlog) the gateway's start p95 (fresh courses) and status p95 (reads of
 waiting courses), each from the same clients, and the worker process's RSS (`VmRSS`); a bare
 `describe()` of the same runs right after the status reads says how loaded the machine was
-at that moment (status p95 / describe p95 compares milestones on a shared machine). The
+at that moment (status p95 / describe p95 compares milestones on a shared machine), and a
+bare update-with-start (`bench.bare`, its worker a process of its own) right after our starts
+says how the server's own start latency moved with the runs it holds. The
 target: start and status p95 within 1.5x of their none-waiting values, and the worker's memory
 bounded. Then it cancels every run with one batch (`temporal workflow cancel --query`) and waits
 for them to close. Requests go out through `bench.common.RawHttp`.
@@ -34,7 +36,7 @@ from pathlib import Path
 import asyncpg
 
 import embedded
-from bench import processes
+from bench import bare, processes
 from bench.common import RawHttp, Stack, local_stack, percentile, settle
 from tests import factories
 from workflows.types import workflow_id_for
@@ -65,6 +67,7 @@ class Probe:
     start_p95: float
     status_p95: float
     describe_p95: float  # a bare describe() of the same runs, right after: the machine's state
+    bare_start_p95: float  # a bare update-with-start, right after ours: the server's state
     worker_rss_mb: float
 
 
@@ -74,6 +77,7 @@ class Run:
     http: RawHttp
     worker: subprocess.Popen[bytes]
     api: subprocess.Popen[bytes]
+    bare_queue: str
     courses: list[Course]
     admitted: list[Course] = dataclasses.field(default_factory=list)
     answers: dict[int, int] = dataclasses.field(default_factory=dict)
@@ -97,6 +101,11 @@ class Run:
             if status != 503:
                 raise RuntimeError(f"start answered {status}: {body[:300]!r}")
             await asyncio.sleep(1)
+
+    async def bare_start(self, _: Course) -> None:
+        """The baseline of a start: a bare update-with-start on the same server (its run
+        ends at once, so it adds no waiting run)."""
+        await bare.bare_start(self.stack.env.client, self.bare_queue)
 
     async def describe(self, course: Course) -> None:
         """The baseline of a status read: a bare `describe()` from this process."""
@@ -157,7 +166,9 @@ async def probe(run: Run) -> Probe:
     """Start p95 of `PROBE` fresh courses, then status p95 of `PROBE` reads of waiting ones."""
     waiting = len(run.admitted)
     worker_rss = rss_mb(run.worker.pid)
-    starts = await clients(run.fresh(PROBE), run.start)
+    fresh = run.fresh(PROBE)
+    starts = await clients(fresh, run.start)
+    bare_starts = await clients(fresh, run.bare_start)
     await settle(run.stack.pool, 600, 0.5)
     sample = random.sample(run.admitted, min(PROBE, len(run.admitted)))
     sample = (sample * math.ceil(PROBE / len(sample)))[:PROBE]
@@ -168,11 +179,13 @@ async def probe(run: Run) -> Probe:
         percentile(starts, 95),
         percentile(reads, 95),
         percentile(describes, 95),
+        percentile(bare_starts, 95),
         worker_rss,
     )
     print(
         f"  {waiting:>6} waiting: start p50 {percentile(starts, 50):7.1f} ms p95 "
-        f"{result.start_p95:7.1f} ms | status p50 {percentile(reads, 50):7.1f} ms p95 "
+        f"{result.start_p95:7.1f} ms (bare {result.bare_start_p95:7.1f} ms) | status p50 "
+        f"{percentile(reads, 50):7.1f} ms p95 "
         f"{result.status_p95:7.1f} ms | bare describe p95 {result.describe_p95:6.1f} ms | "
         f"worker RSS {worker_rss:6.1f} MiB",
         flush=True,
@@ -259,14 +272,16 @@ async def running(stack: Stack) -> AsyncIterator[Run]:
     port = embedded.free_port()
     env = await environment(stack, port)
     worker, api = processes.worker_process(env), processes.api_process(env, port)
+    baseline = processes.bare_worker_process(env)
     http = RawHttp("127.0.0.1", port)
     try:
         await ready(http, api)
         courses = await insert_courses(stack.pool, COUNT + 3 * PROBE)
-        yield Run(stack, http, worker, api, courses)
+        queue = bare.bare_queue(env["TEMPORAL_TASK_QUEUE"])
+        yield Run(stack, http, worker, api, queue, courses)
     finally:
         await http.aclose()
-        for proc in (api, worker):
+        for proc in (api, worker, baseline):
             embedded.stop_process(proc, timeout=30)
 
 
@@ -282,7 +297,9 @@ def report(probes: list[Probe], admitting: float, answers: dict[int, int]) -> No
             f"  at {p.waiting} waiting: start p95 {start:.2f}x, status p95 {status:.2f}x of none "
             f"waiting (target <= 1.5x): {met}; status p95 / bare describe p95 "
             f"{p.status_p95 / p.describe_p95:.2f}x (none waiting: "
-            f"{base.status_p95 / base.describe_p95:.2f}x)",
+            f"{base.status_p95 / base.describe_p95:.2f}x); start p95 / bare start p95 "
+            f"{p.start_p95 / p.bare_start_p95:.2f}x (none waiting: "
+            f"{base.start_p95 / base.bare_start_p95:.2f}x)",
             flush=True,
         )
 
