@@ -30,7 +30,7 @@ SCHEDULED = PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
 log = structlog.get_logger("api.waiting")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PendingStage:
     """A stage activity waiting for a worker: since when, and on which queue."""
 
