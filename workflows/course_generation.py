@@ -16,7 +16,7 @@ from workflows.closing import Closing
 from workflows.progress import RunProgress, RunState, admission_result
 from workflows.run_activities import RunActivities, Write
 from workflows.saga import Saga
-from workflows.steps import Step, cleanup_name, holds_between, stage_steps, steps_for
+from workflows.steps import Step, cleanup_name, holds, holds_between, stage_steps, steps_for
 from workflows.types import (
     AdmissionRequest,
     AdmissionResult,
@@ -174,8 +174,8 @@ class CourseGenerationWorkflow:
         write frees the lease too, unless a simulation hold comes between them."""
         self._completing = True
         self._state.step_status = "completed"
-        release = course.simulation.get("hold_after_step") != done[0].id
-        freed = await calls.shielded(self._run.progress([done], release=release))
+        held = holds(course.simulation, "hold_after_step", done[0].id)
+        freed = await calls.shielded(self._run.progress([done], release=not held))
         await calls.shielded(self._run.hold("hold_after_step", done[0], course))
         self._state.phase = "closing"
         self._state.set_status("completed")

@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError
 
 from workflows import calls, failures
 from workflows.failures import Ending
-from workflows.steps import Step
+from workflows.steps import Step, holds
 from workflows.types import CourseGenerationInput, StageInput, StageOutput
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class RunActivities:
     async def hold(knob: str, step: Step, course: LoadedCourse) -> None:
         """SIMULATION knobs `hold_before_step` / `hold_after_step`: park the run for
         `hold_seconds` before the step starts or after it is written `completed`."""
-        if course.simulation.get(knob) == step.id:
+        if holds(course.simulation, knob, step.id):
             hold_for = failures.seconds(course.simulation.get("hold_seconds"))
             await workflow.sleep(timedelta(seconds=hold_for), summary="simulation hold")
 

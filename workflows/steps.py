@@ -94,10 +94,16 @@ def stage_steps(generation_type: GenerationType) -> tuple[Step, ...]:
     return steps_for(generation_type)[1:]
 
 
+def holds(simulation: Mapping[str, object], knob: str, step: int) -> bool:
+    """Whether the SIMULATION knob `hold_after_step` / `hold_before_step` parks the run at
+    step `step` (after it is written `completed` / before it starts)."""
+    return simulation.get(knob) == step
+
+
 def holds_between(simulation: Mapping[str, object], done: int, step: int) -> bool:
-    """Whether a SIMULATION hold parks the run between step `done` completed and step `step`
-    in progress (`hold_after_step` / `hold_before_step`), so the two are written apart."""
-    return simulation.get("hold_after_step") == done or simulation.get("hold_before_step") == step
+    """Whether a simulation hold parks the run between step `done` completed and step `step`
+    in progress, so the two are written apart."""
+    return holds(simulation, "hold_after_step", done) or holds(simulation, "hold_before_step", step)
 
 
 def cleanup_name(stage: str) -> str:
