@@ -1,9 +1,17 @@
 """The reconcile pass as activities, one per step of `ReconcileWorkflow`: begin, a page of
 active courses, a page of leases, finish (writes the epoch). The logic is the `reconciler`
 package's; these only carry it into Temporal, so each page is retried on its own.
+
+Each heartbeats while it works: the workflow gives them a short heartbeat timeout, so a page
+lost with its worker is retried within seconds rather than after the page's start-to-close
+timeout, during which the Schedule (overlap SKIP) would start no pass at all.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from temporalio import activity
 
@@ -25,16 +33,44 @@ class ReconcileActivities:
 
     @activity.defn(name=RECONCILE_BEGIN)
     async def begin(self) -> ReconcileToken:
-        return ReconcileToken(await self._reconciler.begin())
+        async with heartbeating():
+            return ReconcileToken(await self._reconciler.begin())
 
     @activity.defn(name=RECONCILE_COURSES)
     async def courses_page(self, inp: ReconcileCursor) -> ReconcilePage:
-        return await self._reconciler.courses_page(inp.cursor)
+        async with heartbeating():
+            return await self._reconciler.courses_page(inp.cursor)
 
     @activity.defn(name=RECONCILE_LEASES)
     async def leases_page(self, inp: ReconcileCursor) -> ReconcilePage:
-        return await self._reconciler.leases_page(inp.cursor)
+        async with heartbeating():
+            return await self._reconciler.leases_page(inp.cursor)
 
     @activity.defn(name=RECONCILE_FINISH)
     async def finish(self, inp: ReconcileToken) -> bool:
-        return await self._reconciler.finish(inp.token)
+        async with heartbeating():
+            return await self._reconciler.finish(inp.token)
+
+
+@contextlib.asynccontextmanager
+async def heartbeating() -> AsyncIterator[None]:
+    """Heartbeat every third of the call's heartbeat timeout while the body runs (nothing
+    without one). The SDK sends them from its own task, so a page busy awaiting its stores is
+    still seen alive."""
+    timeout = activity.info().heartbeat_timeout
+    if not timeout:
+        yield
+        return
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(timeout.total_seconds() / 3)
+            activity.heartbeat()
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating

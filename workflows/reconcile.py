@@ -26,6 +26,9 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 RECONCILE_WORKFLOW = "ReconcileWorkflow"
 PAGE_TIMEOUT = timedelta(minutes=2)
+# A page heartbeats while it works: one lost with its worker is retried after this, instead of
+# holding the pass (and with it the Schedule, overlap SKIP) for the whole PAGE_TIMEOUT.
+PAGE_HEARTBEAT = timedelta(seconds=10)
 PAGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2,
@@ -69,6 +72,7 @@ class ReconcileWorkflow:
             args=args,
             result_type=result_type,
             start_to_close_timeout=PAGE_TIMEOUT,
+            heartbeat_timeout=PAGE_HEARTBEAT,
             retry_policy=PAGE_RETRY,
         )
         return result

@@ -1,7 +1,8 @@
 """The breakable stack: its own PostgreSQL, Redis and Temporal dev server, the project's worker
 and gateway processes on short settings, and the handles the checks read through.
 
-Started once per session; every fault test restores what it broke before it ends.
+Started once per session; every fault test restores what it broke before it ends. Its
+directory (logs of every process) is removed at the end unless `FAULTS_KEEP` is set.
 """
 
 from __future__ import annotations
@@ -212,7 +213,8 @@ async def open_stack(overrides: Mapping[str, str] | None = None) -> AsyncIterato
         yield stack
     finally:
         await _close(stack)
-        shutil.rmtree(root, ignore_errors=True)
+        if not os.environ.get("FAULTS_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
 
 
 async def _close(stack: FaultStack) -> None:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,11 +24,13 @@ import pytest_asyncio
 from temporalio import activity
 from temporalio.client import Client, ScheduleIntervalSpec, ScheduleOverlapPolicy
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
 
 import embedded
 import observability
 import temporal_connect
-from activities.types import ReconcileSummary
+from activities import types as act
+from activities.types import ReconcileCursor, ReconcilePage, ReconcileSummary, ReconcileToken
 from db.pool import create_pool
 from reconciler.core import Reconciler
 from reconciler.schedule import SCHEDULE_ID, TRIGGERED_ID, start_pass
@@ -39,6 +41,7 @@ from tests.factories import insert_course, insert_user, make_settings
 from tests.helpers import eventually, migrated_database
 from tests.workflows.support import ROOT, Stack, Stacks
 from worker import stage_worker, start_reconciler
+from workflows.reconcile import PAGE_HEARTBEAT, ReconcileWorkflow
 from workflows.types import workflow_id_for
 
 HOLD = {"stage_seconds": 60}  # a run that stays in its first stage
@@ -323,3 +326,42 @@ def _run(run_id: str, started: float) -> Any:
     from admission import RunRef
 
     return RunRef(run_id, started)
+
+
+async def test_a_page_lost_with_its_worker_is_retried_within_seconds(
+    temporal_client: Client, task_queue: str
+) -> None:
+    """A courses page whose worker died mid-call (it neither answers nor heartbeats) is retried
+    once its heartbeat timeout passes, not after the page's two-minute start-to-close: the pass
+    goes on, and with it the Schedule, which starts no pass while one is open."""
+    attempts: list[int] = []
+
+    @activity.defn(name=act.RECONCILE_BEGIN)
+    async def begin() -> ReconcileToken:
+        return ReconcileToken("token")
+
+    @activity.defn(name=act.RECONCILE_COURSES)
+    async def courses_page(inp: ReconcileCursor) -> ReconcilePage:
+        attempts.append(activity.info().attempt)
+        if activity.info().attempt == 1:
+            await asyncio.Event().wait()  # the worker is gone: no answer, no heartbeat
+        return ReconcilePage(seen=3)
+
+    @activity.defn(name=act.RECONCILE_LEASES)
+    async def leases_page(inp: ReconcileCursor) -> ReconcilePage:
+        return ReconcilePage()
+
+    @activity.defn(name=act.RECONCILE_FINISH)
+    async def finish(inp: ReconcileToken) -> bool:
+        return True
+
+    acts: list[Callable[..., Any]] = [begin, courses_page, leases_page, finish]
+    async with Worker(
+        temporal_client, task_queue=task_queue, workflows=[ReconcileWorkflow], activities=acts
+    ):
+        handle = await temporal_client.start_workflow(
+            ReconcileWorkflow.run, id=f"reconcile-lost-{uuid.uuid4()}", task_queue=task_queue
+        )
+        summary = await asyncio.wait_for(handle.result(), timeout=PAGE_HEARTBEAT.seconds * 4)
+    assert (summary.courses, summary.epoch_written) == (3, True)
+    assert attempts == [1, 2]
