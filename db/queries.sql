@@ -145,6 +145,16 @@ WITH orphan AS (
 )
 SELECT public.finish_course_generation(id, $2, 'failed', $3, $4) IS NOT NULL FROM orphan;
 
+-- name: reconcile_still_active
+-- Whether course $1 is still in an active status and still names run $2 (read again after a
+-- lease restore: a run writes its end before it frees its lease).
+SELECT EXISTS (
+    SELECT 1 FROM public.courses
+     WHERE id = $1
+       AND run_id = $2
+       AND generation_status NOT IN ('completed', 'failed', 'cancelled')
+);
+
 -- name: reconcile_flagged
 -- Whether the reconciler has already recorded `worker_timeout` for run $2 of workflow $1.
 SELECT EXISTS (

@@ -53,6 +53,13 @@ class ReconcileRepository:
         applied = await CourseRepository._run(self._pool.fetchval, "reconcile_fail_orphan", *args)
         return applied is True
 
+    async def still_active(self, course_id: str, run_id: str) -> bool:
+        """Whether the course is still in an active status and still names `run_id`."""
+        found = await CourseRepository._run(
+            self._pool.fetchval, "reconcile_still_active", course_id, run_id
+        )
+        return found is True
+
     async def flagged(self, workflow_id: str, run_id: str) -> bool:
         """Whether the reconciler already recorded `worker_timeout` for this run."""
         return bool(

@@ -11,7 +11,8 @@ read of its leases):
   has been idle for `RECONCILE_GRACE_SECONDS` → `failed` with a message naming what happened,
   its lease released, one `orphaned_job_recovery` listing the repairs and the run's status;
 - the recorded run is open but its lease is missing (Redis lost it) → restored with the run's
-  remaining time (start + execution timeout) as its expiry;
+  remaining time (start + execution timeout) as its expiry, and taken back at once if the row
+  has meanwhile ended (the run wrote its end and freed its lease while the pass looked);
 - the run's started stage has shown the same heartbeat details for `STUCK_AFTER_SECONDS` →
   one `worker_timeout` (warn) per run; a stage still waiting in a backlog is never flagged.
 Leases (ZSCAN pages): a lease whose run is closed → released.
@@ -149,14 +150,22 @@ class Reconciler:
         return repairs
 
     async def _restore(self, row: ActiveCourse, state: RunState) -> bool:
+        """Put the open run's lease back, then read the row again: a run that wrote its end
+        (and then, always after that write, freed its lease) while this pass looked would
+        otherwise leave the restored lease behind a closed run; it is taken back at once."""
         expires = state.expires_at or time.time() + self._policy.default_ttl_seconds
         if expires <= time.time():
             return False
         run = RunRef(state.run_id, state.started_at)
         workflow_id = workflow_id_for(row.course_id)
-        return await self._s.leases.restore(
+        if not await self._s.leases.restore(
             row.user_id, workflow_id, run, expires, state.started_at
-        )
+        ):
+            return False
+        if await self._s.reconcile.still_active(row.course_id, state.run_id):
+            return True
+        await self._s.leases.release(row.user_id, workflow_id, state.run_id)
+        return False
 
     async def _orphan(self, row: ActiveCourse, state: RunState) -> list[Repair]:
         """Fail the course of a run that is gone, release its lease, record the recovery."""

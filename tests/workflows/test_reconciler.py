@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from activities import types as act
 from activities.types import ReconcileCursor, ReconcilePage, ReconcileSummary, ReconcileToken
 from db.pool import create_pool
 from reconciler.core import Reconciler
+from reconciler.runs import RunLookup, RunState
 from reconciler.schedule import SCHEDULE_ID, TRIGGERED_ID, start_pass
 from reconciler.wiring import build_reconciler
 from settings import Settings
@@ -192,6 +193,49 @@ async def test_lost_leases_refuse_starts_until_a_pass_restores_them(stack: Stack
     assert (await reconciler_of(stack).run_pass()).repairs == []
     third, _ = await stack.start(second)
     assert (third.decision, third.reason) == ("rejected", "user_limit")
+    await handle.terminate("done")
+
+
+class EndingWhileDescribed(RunLookup):
+    """Visibility and describe as they are, except that the run writes its end (as its last
+    step does: the row first, then the lease freed) while the pass describes it."""
+
+    def __init__(self, client: Client, ending: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(client)
+        self._ending: Callable[[], Awaitable[None]] | None = ending
+
+    async def open_among(self, workflow_ids: Sequence[str]) -> dict[str, str]:
+        return {}  # the pass describes every row it checks
+
+    async def describe(self, workflow_id: str, run_id: str | None) -> RunState:
+        state = await super().describe(workflow_id, run_id)
+        if self._ending is not None:
+            ending, self._ending = self._ending, None
+            await ending()
+        return state
+
+
+async def test_a_lease_restored_as_its_run_ends_is_taken_back(stack: Stack) -> None:
+    """A pass finds an open run's lease missing because the run has just freed it after
+    writing its end, which the pass read too early: the lease it restores is taken back at
+    once, never left behind a run that is about to close; no repair is reported."""
+    course = await stack.create_course(tier="PREMIUM", simulation=HOLD)
+    admitted, handle = await stack.start(course)
+    await wait_status(stack, course.course_id, "analyzing_task")
+    workflow_id = workflow_id_for(course.course_id)
+    await stack.leases.release(course.user_id, workflow_id, admitted.run_id)
+
+    async def ending() -> None:
+        await stack.repository.finish_generation(
+            course.course_id, admitted.run_id, "failed", "ended while the pass looked"
+        )
+
+    plain = reconciler_of(stack)
+    runs = EndingWhileDescribed(stack.client, ending)
+    racing = Reconciler(dataclasses.replace(plain._s, runs=runs), plain._policy)
+    page = await racing.courses_page("")
+    assert [r for r in page.repairs if r.course_id == course.course_id] == []
+    assert await stack.leases.usage(course.user_id) == []
     await handle.terminate("done")
 
 
