@@ -2,13 +2,15 @@
 performance target as a ratio to a baseline measured in the same run (timing is never tested).
 
 Each benchmark is a module `bench.<name>` exposing `async def main() -> None`; with no names,
-every one that exists runs in the order below.
+every one that exists runs in the order below. SIGTERM stops the run the way Ctrl-C does: the
+benchmark is cancelled, so the servers and processes it started are stopped on the way out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
@@ -53,8 +55,26 @@ def run(names: list[str]) -> int:
             missing.append(name)
             continue
         print(f"== {name}", flush=True)
-        asyncio.run(main())
+        if not asyncio.run(cancellable(main)):
+            print(f"== {name}: stopped by SIGTERM", flush=True)
+            return 128 + signal.SIGTERM
     return 1 if names and missing else 0  # a benchmark asked for by name must exist
+
+
+async def cancellable(main: Main) -> bool:
+    """Run `main`; False when SIGTERM cancelled it (its clean-up has run by then)."""
+    task = asyncio.ensure_future(main())
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+        return False
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+    return True
 
 
 if __name__ == "__main__":
