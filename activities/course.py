@@ -39,7 +39,7 @@ from db.repository import (
 )
 from workflows import errors
 from workflows.errors import course_not_found
-from workflows.steps import Step, generation_type_of, holds_between, steps_for
+from workflows.steps import generation_type_of, holds_between, steps_for
 from workflows.types import CourseBrief, GenerationType
 
 log = logging.getLogger(__name__)
@@ -76,13 +76,21 @@ class CourseActivities:
 
     @activity.defn(name=CLAIM_COURSE)
     async def claim_course(self, inp: ClaimCourseInput) -> ClaimCourseResult:
-        """Claim the course for this run (`begin_course_generation`), then step 1 in progress;
-        answers the loaded course too (read before the claim, which does not change it)."""
+        """Claim the course for this run with step 1 in progress and, unless a simulation hold
+        parks the run between them, step 1 completed and step 2 in progress too (saving the
+        run a local activity): one call, one transaction. Answers the loaded course too (read
+        before the claim, which does not change it)."""
         course = await guarded(lambda: self._repository.get_course(inp.course_id))
         if course is None:
             raise course_not_found(inp.course_id)
         loaded = self._loaded(inp.course_id, course)
         generation_type = loaded.generation_type
+        first, second = steps_for(generation_type)[:2]
+        writes = [StepWrite(first.id, "in_progress", first.started)]
+        advanced = not holds_between(loaded.simulation, first.id, second.id)
+        if advanced:
+            writes.append(StepWrite(first.id, "completed", first.done))
+            writes.append(StepWrite(second.id, "in_progress", second.started))
         claimed = await guarded(
             lambda: self._repository.begin_generation(
                 inp.course_id,
@@ -91,36 +99,12 @@ class CourseActivities:
                 generation_type,
                 datetime.fromisoformat(inp.run_started_at),
                 inp.webhook_url,
+                [_as_row(write, inp.run_id) for write in writes],
             )
         )
         if claimed is None:
             raise course_not_found(inp.course_id)
-        first, second = steps_for(generation_type)[:2]
-        await self._write(
-            inp.course_id, inp.run_id, StepWrite(first.id, "in_progress", first.started)
-        )
-        advanced = False
-        if not holds_between(loaded.simulation, first.id, second.id):
-            advanced = await self._advance(inp, first, second)
         return ClaimCourseResult(generation_type, loaded, advanced)
-
-    async def _advance(self, inp: ClaimCourseInput, first: Step, second: Step) -> bool:
-        """The run's next writes (step 1 completed, step 2 in progress), made by the claim to
-        save the run a local activity. PostgreSQL failing them leaves them to the run, whose
-        progress writes retry for `PROGRESS_RETRY_SECONDS` (the claim's budget is 5 s)."""
-        try:
-            await self._write(
-                inp.course_id, inp.run_id, StepWrite(first.id, "completed", first.done)
-            )
-            await self._write(
-                inp.course_id, inp.run_id, StepWrite(second.id, "in_progress", second.started)
-            )
-        except ApplicationError as exc:
-            if exc.type != errors.DATABASE_UNAVAILABLE:
-                raise
-            log.warning("claim: step writes left to the run", extra={"error": str(exc)})
-            return False
-        return True
 
     @activity.defn(name=UPDATE_PROGRESS)
     async def update_progress(self, inp: UpdateProgressInput) -> bool:
@@ -164,7 +148,6 @@ class CourseActivities:
 
     async def _write(self, course_id: str, run_id: str, write: StepWrite) -> None:
         """One `update_course_progress` call, fenced by the run id carried in metadata."""
-        metadata = {**write.metadata, "run_id": run_id}
         document = await guarded(
             lambda: self._repository.update_progress(
                 course_id,
@@ -173,7 +156,7 @@ class CourseActivities:
                 write.message,
                 error_message=write.error_message,
                 error_details=write.error_details,
-                metadata=metadata,
+                metadata=_fenced(write, run_id),
             )
         )
         if document is None:
@@ -185,3 +168,19 @@ class CourseActivities:
         if not well_formed:
             log.warning("malformed generation_progress.files", extra={"course_id": course_id})
         return generation_type
+
+
+def _fenced(write: StepWrite, run_id: str) -> dict[str, Any]:
+    """The write's metadata naming its run: the fence (PostgreSQL refuses a write by another
+    run than the one holding the course)."""
+    return {**write.metadata, "run_id": run_id}
+
+
+def _as_row(write: StepWrite, run_id: str) -> dict[str, Any]:
+    """A step write as the claim hands it to PostgreSQL."""
+    return {
+        "step_id": write.step_id,
+        "status": write.status,
+        "message": write.message,
+        "metadata": _fenced(write, run_id),
+    }

@@ -37,8 +37,8 @@ SELECT c.id, c.user_id, c.title, c.language, c.style, c.course_description, c.ta
 -- name: get_user_tier
 SELECT tier FROM public.user_profiles WHERE id = $1;
 
--- name: begin_generation
-SELECT public.begin_course_generation($1, $2, $3, $4, $5);
+-- name: claim_generation
+SELECT public.claim_course_generation($1, $2, $3, $4, $5, $6, $7);
 
 -- name: update_progress
 SELECT public.update_course_progress($1, $2, $3, $4, $5, $6, $7);
@@ -65,9 +65,6 @@ SELECT metadata->'undone'
  WHERE course_id = $1 AND event_type = 'job_rollback' AND metadata->>'run_id' = $2
  ORDER BY "timestamp" DESC
  LIMIT 1;
-
--- name: set_claim_webhook
-SELECT pg_catalog.set_config('app.webhook_url', $1, true);
 
 -- name: progress_snapshots
 SELECT id::text AS course_id, generation_status::text AS generation_status, progress_seq AS seq,

@@ -7,7 +7,6 @@ or refused connection as `DatabaseUnavailable`, refused arguments as `InvalidArg
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
@@ -135,14 +134,14 @@ class CourseRepository:
         generation_type: str,
         run_started_at: datetime,
         webhook_url: str | None = None,
+        writes: Sequence[dict[str, Any]] = (),
     ) -> dict[str, Any] | None:
-        """Claim the course for a run; `StaleRun` when a run that started later holds it. The
-        claim also records the run's `webhook_url`."""
+        """Claim the course for a run, recording its `webhook_url`, then make each of `writes`
+        (`step_id`, `status`, `message`, `metadata`) through `update_course_progress`: one call,
+        one transaction. `StaleRun` when a run that started later holds the course."""
         args = (_uuid(course_id), workflow_id, run_id, generation_type, run_started_at)
-        if webhook_url is None:
-            return _document(await self._fetchval("begin_generation", *args))
-        claim = functools.partial(self._claim_with_webhook, webhook_url)
-        return _document(await self._run(claim, "begin_generation", *args))
+        claim = (*args, webhook_url, list(writes))
+        return _document(await self._fetchval("claim_generation", *claim))
 
     async def progress_snapshots(self, course_ids: Sequence[str]) -> list[asyncpg.Record]:
         """The progress columns of each listed course that exists."""
@@ -201,12 +200,6 @@ class CourseRepository:
     async def status_history(self, course_id: str) -> list[dict[str, Any]]:
         records = await self._run(self._pool.fetch, "status_history", _uuid(course_id))
         return [dict(record) for record in records]
-
-    async def _claim_with_webhook(self, webhook_url: str, begin: str, *args: Any) -> Any:
-        """The claim and the transaction-local `app.webhook_url` its trigger reads, together."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(QUERIES["set_claim_webhook"], webhook_url)
-            return await conn.fetchval(begin, *args)
 
     async def _fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
         return await self._run(self._pool.fetchrow, name, *args)  # type: ignore[no-any-return]  # `_run` passes asyncpg's Any through

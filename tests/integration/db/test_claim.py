@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -196,3 +198,78 @@ async def test_concurrent_writes_lose_nothing(
         "run_id",
         *(f"k{i}" for i in range(20)),
     }
+
+
+FIRST_STEPS = [(1, "in_progress"), (1, "completed"), (2, "in_progress")]
+
+
+def _without_times(value: Any) -> Any:
+    """A progress document with its timestamps left out (two rows are written moments apart)."""
+    if isinstance(value, dict):
+        return {k: _without_times(v) for k, v in value.items() if not k.endswith("_at")}
+    if isinstance(value, list):
+        return [_without_times(v) for v in value]
+    return value
+
+
+def _writes(run_id: str) -> list[dict[str, Any]]:
+    return [
+        {"step_id": step, "status": status, "message": "m", "metadata": {"run_id": run_id}}
+        for step, status in FIRST_STEPS
+    ]
+
+
+async def test_claim_with_its_first_steps_is_the_calls_one_by_one(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """`claim_course_generation` leaves the row, its status history and its sequence exactly
+    as `begin_course_generation` and then each write on its own do, in one call."""
+    separate, run_id = await claimed_course(repo, pg_pool, steps=FIRST_STEPS)
+    together = await insert_course(pg_pool)
+    document = await repo.begin_generation(
+        together, "wf", run_id, "STRUCTURE_ANALYSIS", run_start(), None, _writes(run_id)
+    )
+    one, other = await row(pg_pool, separate), await row(pg_pool, together)
+    assert document is not None
+    assert _without_times(document) == _without_times(one["generation_progress"])
+    assert _without_times(other["generation_progress"]) == _without_times(document)
+    assert (other["status"], other["progress_seq"]) == (one["status"], one["progress_seq"])
+    assert await history(pg_pool, together) == await history(pg_pool, separate)
+    assert other["status"] == "analyzing_task"
+
+
+async def test_a_repeated_claim_with_its_steps_changes_nothing(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """The claim retried by the same run (its local activity's next attempt) moves nothing
+    back: the same status and steps."""
+    course_id, run_id = await insert_course(pg_pool), new_id()
+    started = run_start()
+    args = (course_id, "wf", run_id, "STRUCTURE_ANALYSIS", started, None, _writes(run_id))
+    first = await repo.begin_generation(*args)
+    again = await repo.begin_generation(*args)
+    assert first is not None
+    assert again is not None
+    assert _without_times(again) == _without_times(first)
+    assert (await row(pg_pool, course_id))["status"] == "analyzing_task"
+
+
+async def test_a_stale_claim_with_its_steps_writes_nothing(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """A claim by a run older than the course's is refused as `StaleRun` before any of its
+    writes; an unknown course is None."""
+    course_id, new_run = await insert_course(pg_pool), new_id()
+    await repo.begin_generation(course_id, "wf", new_run, "STRUCTURE_ANALYSIS", run_start())
+    before = await row(pg_pool, course_id)
+    old_run, old_start = new_id(), before["run_started_at"] - timedelta(seconds=5)
+    with pytest.raises(StaleRun):
+        await repo.begin_generation(
+            course_id, "wf", old_run, "STRUCTURE_ANALYSIS", old_start, None, _writes(old_run)
+        )
+    after = await row(pg_pool, course_id)
+    assert (after["run_id"], after["progress_seq"]) == (new_run, before["progress_seq"])
+    missing = await repo.begin_generation(
+        new_id(), "wf", old_run, "STRUCTURE_ANALYSIS", run_start(), None, _writes(old_run)
+    )
+    assert missing is None

@@ -117,3 +117,22 @@ async def test_the_setting_does_not_outlive_the_claim(
     await repo.begin_generation(second, "wf", new_id(), "STRUCTURE_ANALYSIS", run_start())
     assert (await row(pg_pool, first))["webhook_url"] == HOOK
     assert (await row(pg_pool, second))["webhook_url"] is None
+
+
+async def test_a_claim_with_its_first_steps_queues_each_change_for_the_run_webhook(
+    repo: CourseRepository, pg_pool: asyncpg.Pool
+) -> None:
+    """The claim made in one call with its first step writes records the run's webhook and
+    queues one event per change, in order, as the same calls one by one do."""
+    course_id, run_id = await insert_course(pg_pool), new_id()
+    writes = [
+        {"step_id": step, "status": status, "message": "m", "metadata": {"run_id": run_id}}
+        for step, status in [(1, "in_progress"), (1, "completed"), (2, "in_progress")]
+    ]
+    await repo.begin_generation(
+        course_id, "wf", run_id, "STRUCTURE_ANALYSIS", run_start(), HOOK, writes
+    )
+    events = await outbox(pg_pool, course_id)
+    assert [e["seq"] for e in events] == [1, 2, 3, 4]
+    assert {(e["url"], e["run_id"]) for e in events} == {(HOOK, run_id)}
+    assert [e["status"] for e in events] == ["pending"] * 4
