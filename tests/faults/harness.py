@@ -84,10 +84,20 @@ class Scenario:
             assert not problems, "\n".join(problems[:20])
 
         left = self.stack.converge_seconds - (time.monotonic() - ended)
-        await eventually(holds, timeout=max(left, 0), interval=0.5)
+        try:
+            await eventually(holds, timeout=max(left, 0), interval=0.5)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.worker_tail()}") from None
         took = time.monotonic() - ended
         await self.report(took)
         return took
+
+    def worker_tail(self, lines: int = 15) -> str:
+        """The last lines of the worker's log (warnings and errors on the suite's settings:
+        reconciler repairs, failed activities), so a test that did not converge says what the
+        worker was doing; the whole log is kept with `FAULTS_KEEP`."""
+        text = self.stack.worker.log.read_text(errors="replace").splitlines()
+        return "worker log, last lines:\n" + "\n".join(line[:400] for line in text[-lines:])
 
     async def report(self, took: float) -> None:
         assert self.stack.pool is not None
