@@ -2,9 +2,8 @@
 
 No IO and no settings, so the workflow sandbox imports this module and calls each activity by
 name with `result_type=`. Plain dataclasses, serialised as snake_case JSON.
+Annotations are evaluated, not postponed: the SDK's converter reads them on every decode.
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal

@@ -2,9 +2,8 @@
 
 Plain dataclasses serialised by the default data converter as snake_case JSON, so workers in
 other languages can read them. No IO, no settings: the workflow sandbox imports this module.
+Annotations are evaluated, not postponed: the SDK's converter reads them on every decode.
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
