@@ -9,6 +9,7 @@ import asyncio
 import signal
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity, workflow
 
@@ -16,6 +17,9 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client, WithStartWorkflowOperation
     from temporalio.common import WorkflowIDConflictPolicy
     from temporalio.worker import Worker
+
+    from settings import WorkerSettings
+    from worker import orchestration_options
 
 _TIMEOUT = timedelta(seconds=10)
 
@@ -49,8 +53,18 @@ def bare_queue(task_queue: str) -> str:
     return f"{task_queue}-bare"
 
 
-def bare_worker(client: Client, queue: str) -> Worker:
-    return Worker(client, task_queue=queue, workflows=[BareAdmission], activities=[noop])
+def baseline_worker(
+    client: Client, tuning: WorkerSettings, queue: str, workflows: list[type], activities: list[Any]
+) -> Worker:
+    """A baseline's worker set up as ours: the same `WORKER_*` options, and the baseline's own
+    package passed through the sandbox as ours are (else the sandbox imports its module again
+    for every run, a cost ours does not pay)."""
+    options = orchestration_options(tuning, passthrough=("bench",))
+    return Worker(client, task_queue=queue, workflows=workflows, activities=activities, **options)
+
+
+def bare_worker(client: Client, tuning: WorkerSettings, queue: str) -> Worker:
+    return baseline_worker(client, tuning, queue, [BareAdmission], [noop])
 
 
 async def bare_start(client: Client, queue: str) -> None:
@@ -72,11 +86,11 @@ async def serve() -> None:
     import temporal_connect
     from settings import load_settings
 
-    settings = load_settings(env_file=None).temporal
-    client = await temporal_connect.connect(settings)
+    settings = load_settings(env_file=None)
+    client = await temporal_connect.connect(settings.temporal)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with bare_worker(client, bare_queue(settings.task_queue)):
+    async with bare_worker(client, settings.worker, bare_queue(settings.temporal.task_queue)):
         await stop.wait()
 
 

@@ -188,7 +188,9 @@ def workers(stack: Stack, env: dict[str, str]) -> list[Worker]:
 
     settings = factories.make_settings(env)  # as `python -m worker` reads them from `env`
     client = stack.env.client
-    baseline = bare.bare_worker(client, bare.bare_queue(settings.temporal.task_queue))
+    baseline = bare.bare_worker(
+        client, settings.worker, bare.bare_queue(settings.temporal.task_queue)
+    )
     return [*build_workers(client, settings, stack.pool, stack.redis), baseline]
 
 

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client, WorkflowHandle
     from temporalio.worker import Worker
 
+    from bench.bare import baseline_worker
     from bench.common import Stats, local_stack, percentile
     from tests.factories import insert_course, insert_user, make_settings, queue_env
 
@@ -162,11 +163,8 @@ def workers(bench: Bench, redis: Redis) -> list[Worker]:
 
     env = {**queue_env(bench.queue, key_prefix(bench)), "SIMULATED_STAGE_SECONDS": "0"}
     settings = make_settings(env)
-    minimal = Worker(
-        bench.client,
-        task_queue=f"{bench.queue}-min",
-        workflows=[MinimalWorkflow],
-        activities=[noop],
+    minimal = baseline_worker(
+        bench.client, settings.worker, f"{bench.queue}-min", [MinimalWorkflow], [noop]
     )
     return [
         *build_workers(bench.client, settings, bench.pool, redis),

@@ -40,9 +40,17 @@ def run_options(settings: Settings) -> RunOptions:
     )
 
 
-def orchestration_options(tuning: WorkerSettings) -> dict[str, Any]:
-    """The orchestration worker's `Worker` options from its `WORKER_*` settings."""
+def orchestration_options(
+    tuning: WorkerSettings, *, passthrough: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The orchestration worker's `Worker` options from its `WORKER_*` settings. A workflow
+    defined in another package (the benchmarks' baselines) names it in `passthrough`, so the
+    sandbox treats it as ours."""
     runner = WORKFLOW_RUNNER if tuning.workflow_sandbox else UnsandboxedWorkflowRunner()
+    if tuning.workflow_sandbox and passthrough:
+        modules = (*PASSTHROUGH_MODULES, *passthrough)
+        restrictions = SandboxRestrictions.default.with_passthrough_modules(*modules)
+        runner = SandboxedWorkflowRunner(restrictions=restrictions)
     return {
         "workflow_runner": runner,
         "max_concurrent_workflow_tasks": tuning.workflow_task_slots,

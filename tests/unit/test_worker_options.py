@@ -16,10 +16,11 @@ from temporalio.worker import (
     ResourceBasedSlotSupplier,
     UnsandboxedWorkflowRunner,
 )
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import worker.stages
 from tests.factories import make_settings
-from worker import WORKFLOW_RUNNER, orchestration_options, stage_workers
+from worker import PASSTHROUGH_MODULES, WORKFLOW_RUNNER, orchestration_options, stage_workers
 
 TUNED = {
     "WORKER_WORKFLOW_TASK_SLOTS": "30",
@@ -64,6 +65,21 @@ def test_the_sandbox_can_be_turned_off() -> None:
     runner = orchestration_options(make_settings(WORKER_WORKFLOW_SANDBOX="false").worker)
     assert isinstance(runner["workflow_runner"], UnsandboxedWorkflowRunner)
     assert orchestration_options(make_settings().worker)["workflow_runner"] is WORKFLOW_RUNNER
+
+
+def test_a_baseline_package_is_passed_through_as_ours() -> None:
+    """The benchmarks' baselines get our options, with their own package passed through."""
+    tuning = make_settings(TUNED).worker
+    options = orchestration_options(tuning, passthrough=("bench",))
+    runner = options.pop("workflow_runner")
+    assert isinstance(runner, SandboxedWorkflowRunner)
+    assert runner.restrictions.passthrough_modules >= {"bench", *PASSTHROUGH_MODULES}
+    assert options == {
+        k: v for k, v in orchestration_options(tuning).items() if k != "workflow_runner"
+    }
+    unsandboxed = make_settings(WORKER_WORKFLOW_SANDBOX="false").worker
+    runner = orchestration_options(unsandboxed, passthrough=("bench",))["workflow_runner"]
+    assert isinstance(runner, UnsandboxedWorkflowRunner)
 
 
 def test_defaults_poll_the_workflow_queue_wider_than_the_sdk() -> None:
