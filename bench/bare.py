@@ -59,7 +59,9 @@ def baseline_worker(
     """A baseline's worker set up as ours: the same `WORKER_*` options, and the baseline's own
     package passed through the sandbox as ours are (else the sandbox imports its module again
     for every run, a cost ours does not pay)."""
-    options = orchestration_options(tuning, passthrough=("bench",))
+    options = orchestration_options(
+        tuning, data_converter=client.data_converter, passthrough=("bench",)
+    )
     return Worker(client, task_queue=queue, workflows=workflows, activities=activities, **options)
 
 

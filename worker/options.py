@@ -7,16 +7,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from temporalio.converter import DataConverter
 from temporalio.worker import (
     PollerBehavior,
     PollerBehaviorAutoscaling,
     PollerBehaviorSimpleMaximum,
     UnsandboxedWorkflowRunner,
+    WorkflowRunner,
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.types import RunOptions
 from settings import Settings, WorkerSettings
+from worker.runner import ContextFreeSandboxRunner, context_free
 
 SHUTDOWN_GRACE = timedelta(seconds=10)
 # Our own packages hold no per-run state, so the sandbox takes them from the host instead of
@@ -24,9 +27,9 @@ SHUTDOWN_GRACE = timedelta(seconds=10)
 # run's first workflow task, which is on the admission path (bench.gateway). The sandbox still
 # isolates everything else, and the replay tests replay under the default, full sandbox.
 PASSTHROUGH_MODULES = ("workflows", "activities", "tiers")
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-)
+_RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+# The runner for the default data converter (`worker.runner`: no sandbox call per payload).
+WORKFLOW_RUNNER = ContextFreeSandboxRunner(restrictions=_RESTRICTIONS)
 
 
 def run_options(settings: Settings) -> RunOptions:
@@ -41,18 +44,16 @@ def run_options(settings: Settings) -> RunOptions:
 
 
 def orchestration_options(
-    tuning: WorkerSettings, *, passthrough: tuple[str, ...] = ()
+    tuning: WorkerSettings,
+    *,
+    data_converter: DataConverter = DataConverter.default,
+    passthrough: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The orchestration worker's `Worker` options from its `WORKER_*` settings. A workflow
-    defined in another package (the benchmarks' baselines) names it in `passthrough`, so the
-    sandbox treats it as ours."""
-    runner = WORKFLOW_RUNNER if tuning.workflow_sandbox else UnsandboxedWorkflowRunner()
-    if tuning.workflow_sandbox and passthrough:
-        modules = (*PASSTHROUGH_MODULES, *passthrough)
-        restrictions = SandboxRestrictions.default.with_passthrough_modules(*modules)
-        runner = SandboxedWorkflowRunner(restrictions=restrictions)
+    """The orchestration worker's `Worker` options from its `WORKER_*` settings, for a client
+    with `data_converter`. A workflow defined in another package (the benchmarks' baselines)
+    names it in `passthrough`, so the sandbox treats it as ours."""
     return {
-        "workflow_runner": runner,
+        "workflow_runner": workflow_runner(tuning, data_converter, passthrough),
         "max_concurrent_workflow_tasks": tuning.workflow_task_slots,
         "workflow_task_poller_behavior": pollers(tuning.workflow_task_pollers, tuning),
         "nonsticky_to_sticky_poll_ratio": tuning.nonsticky_poll_ratio,
@@ -62,6 +63,22 @@ def orchestration_options(
         "max_concurrent_activities": tuning.activity_slots,
         "activity_task_poller_behavior": pollers(tuning.activity_pollers, tuning),
     }
+
+
+def workflow_runner(
+    tuning: WorkerSettings, data_converter: DataConverter, passthrough: tuple[str, ...] = ()
+) -> WorkflowRunner:
+    """The sandbox with our packages (and `passthrough`) passed through; unsandboxed with
+    `WORKER_WORKFLOW_SANDBOX=false`; the SDK's own sandbox runner for a converter that reads
+    serialization contexts (`worker.runner`)."""
+    if not tuning.workflow_sandbox:
+        return UnsandboxedWorkflowRunner()
+    free = context_free(data_converter)
+    if free and not passthrough:
+        return WORKFLOW_RUNNER
+    restrictions = _RESTRICTIONS.with_passthrough_modules(*passthrough)
+    runner = ContextFreeSandboxRunner if free else SandboxedWorkflowRunner
+    return runner(restrictions=restrictions)
 
 
 def pollers(maximum: int, tuning: WorkerSettings) -> PollerBehavior:

@@ -69,6 +69,6 @@ def build_workers(
             reconcile.finish,
         ],
         graceful_shutdown_timeout=SHUTDOWN_GRACE,
-        **orchestration_options(settings.worker),
+        **orchestration_options(settings.worker, data_converter=client.data_converter),
     )
     return [orchestration, *stage_workers(client, settings)]
