@@ -108,11 +108,11 @@ class CourseActivities:
 
     @activity.defn(name=UPDATE_PROGRESS)
     async def update_progress(self, inp: UpdateProgressInput) -> bool:
-        """`update_course_progress` for each write in order, fenced by the run id; then the
-        lease `inp.release` names, if any. True once released; False leaves it to the run (a
-        lease store that did not answer is not a reason to write the progress again)."""
-        for write in inp.writes:
-            await self._write(inp.course_id, inp.run_id, write)
+        """The writes in one call, each through `update_course_progress` in order and fenced by
+        the run id (all or none); then the lease `inp.release` names, if any. True once
+        released; False leaves it to the run (a lease store that did not answer is not a reason
+        to write the progress again)."""
+        await self._write(inp.course_id, inp.run_id, inp.writes)
         if inp.release is None or self._release is None:
             return False
         try:
@@ -146,19 +146,11 @@ class CourseActivities:
             options=self._options,
         )
 
-    async def _write(self, course_id: str, run_id: str, write: StepWrite) -> None:
-        """One `update_course_progress` call, fenced by the run id carried in metadata."""
-        document = await guarded(
-            lambda: self._repository.update_progress(
-                course_id,
-                write.step_id,
-                write.status,
-                write.message,
-                error_message=write.error_message,
-                error_details=write.error_details,
-                metadata=_fenced(write, run_id),
-            )
-        )
+    async def _write(self, course_id: str, run_id: str, writes: list[StepWrite]) -> None:
+        """The writes in one `update_course_progress_steps` call (one transaction), each fenced
+        by the run id carried in its metadata."""
+        rows = [_as_row(write, run_id) for write in writes]
+        document = await guarded(lambda: self._repository.update_progress_steps(course_id, rows))
         if document is None:
             raise course_not_found(course_id)
 
@@ -177,10 +169,15 @@ def _fenced(write: StepWrite, run_id: str) -> dict[str, Any]:
 
 
 def _as_row(write: StepWrite, run_id: str) -> dict[str, Any]:
-    """A step write as the claim hands it to PostgreSQL."""
-    return {
+    """A step write as the claim and `update_course_progress_steps` hand it to PostgreSQL."""
+    row: dict[str, Any] = {
         "step_id": write.step_id,
         "status": write.status,
         "message": write.message,
         "metadata": _fenced(write, run_id),
     }
+    if write.error_message is not None:
+        row["error_message"] = write.error_message
+    if write.error_details is not None:
+        row["error_details"] = write.error_details
+    return row

@@ -43,6 +43,9 @@ SELECT public.claim_course_generation($1, $2, $3, $4, $5, $6, $7);
 -- name: update_progress
 SELECT public.update_course_progress($1, $2, $3, $4, $5, $6, $7);
 
+-- name: update_progress_steps
+SELECT public.update_course_progress_steps($1, $2);
+
 -- name: finish_generation
 SELECT public.finish_course_generation($1, $2, $3, $4, $5);
 

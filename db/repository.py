@@ -162,6 +162,16 @@ class CourseRepository:
         args = (step_id, status, message, error_message, error_details, metadata or {})
         return _document(await self._fetchval("update_progress", _uuid(course_id), *args))
 
+    async def update_progress_steps(
+        self, course_id: str, writes: Sequence[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """Each of `writes` (`step_id`, `status`, `message`, optional `error_message`,
+        `error_details`, `metadata`) through `update_course_progress`, in order: one call, one
+        transaction, all or none. None when the course does not exist."""
+        return _document(
+            await self._fetchval("update_progress_steps", _uuid(course_id), list(writes))
+        )
+
     async def finish_generation(
         self,
         course_id: str,

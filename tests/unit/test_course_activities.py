@@ -21,10 +21,8 @@ class Rows(CourseRepository):
     def __init__(self, log: list[str]) -> None:
         self.log = log
 
-    async def update_progress(
-        self, course_id: str, step_id: int, status: str, *a: Any, **k: Any
-    ) -> Any:
-        self.log.append(f"write {step_id} {status}")
+    async def update_progress_steps(self, course_id: str, writes: Any) -> Any:
+        self.log.extend(f"write {w['step_id']} {w['status']}" for w in writes)
         return {}
 
 

@@ -11,7 +11,14 @@ import pytest
 
 from db.repository import CourseRepository, InvalidArgument, StaleRun
 from tests.factories import insert_course, new_id, run_start
-from tests.integration.db.support import FULL_RUN, claimed_course, expected_document, history, row
+from tests.integration.db.support import (
+    FULL_RUN,
+    claimed_course,
+    expected_document,
+    history,
+    row,
+    without_times,
+)
 
 
 async def run_to_completion(repo: CourseRepository, course_id: str, run_id: str) -> None:
@@ -203,15 +210,6 @@ async def test_concurrent_writes_lose_nothing(
 FIRST_STEPS = [(1, "in_progress"), (1, "completed"), (2, "in_progress")]
 
 
-def _without_times(value: Any) -> Any:
-    """A progress document with its timestamps left out (two rows are written moments apart)."""
-    if isinstance(value, dict):
-        return {k: _without_times(v) for k, v in value.items() if not k.endswith("_at")}
-    if isinstance(value, list):
-        return [_without_times(v) for v in value]
-    return value
-
-
 def _writes(run_id: str) -> list[dict[str, Any]]:
     return [
         {"step_id": step, "status": status, "message": "m", "metadata": {"run_id": run_id}}
@@ -231,8 +229,8 @@ async def test_claim_with_its_first_steps_is_the_calls_one_by_one(
     )
     one, other = await row(pg_pool, separate), await row(pg_pool, together)
     assert document is not None
-    assert _without_times(document) == _without_times(one["generation_progress"])
-    assert _without_times(other["generation_progress"]) == _without_times(document)
+    assert without_times(document) == without_times(one["generation_progress"])
+    assert without_times(other["generation_progress"]) == without_times(document)
     assert (other["status"], other["progress_seq"]) == (one["status"], one["progress_seq"])
     assert await history(pg_pool, together) == await history(pg_pool, separate)
     assert other["status"] == "analyzing_task"
@@ -250,7 +248,7 @@ async def test_a_repeated_claim_with_its_steps_changes_nothing(
     again = await repo.begin_generation(*args)
     assert first is not None
     assert again is not None
-    assert _without_times(again) == _without_times(first)
+    assert without_times(again) == without_times(first)
     assert (await row(pg_pool, course_id))["status"] == "analyzing_task"
 
 

@@ -100,3 +100,29 @@ async def test_a_state_too_big_to_notify_sends_the_short_form(
     assert [len(m) for m in received] == [8, 8, 2, 2, 8]
     assert received[1]["message"] == "ю" * 3800
     assert received[4]["message"] == "ok"
+
+
+async def test_writes_in_one_call_each_publish_their_change(
+    repo: CourseRepository, pg_pool: asyncpg.Pool, database_url: str
+) -> None:
+    """`update_course_progress_steps` publishes one payload per write, in order, as the calls
+    one by one do (a listener never misses the step that completed)."""
+    course_id, run_id = await insert_course(pg_pool), new_id()
+    meta = {"run_id": run_id}
+    await repo.begin_generation(course_id, "wf", run_id, "STRUCTURE_ANALYSIS", run_start())
+    async with notifications(database_url, course_id) as received:
+        writes = [(1, "in_progress"), (1, "completed"), (2, "in_progress")]
+        rows = [
+            {"step_id": step, "status": status, "message": f"{step} {status}", "metadata": meta}
+            for step, status in writes
+        ]
+        await repo.update_progress_steps(course_id, rows)
+
+        async def three_arrived() -> None:
+            assert len(received) >= 3
+
+        await eventually(three_arrived, timeout=5)
+    assert [m["message"] for m in received] == [f"{s} {st}" for s, st in writes]
+    seqs = [m["seq"] for m in received]
+    assert seqs == sorted(set(seqs))
+    assert seqs[-1] == (await row(pg_pool, course_id))["progress_seq"]
