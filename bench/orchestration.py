@@ -6,7 +6,8 @@ the same dev server and workers set up the same way, in alternating rounds: one 
 the four stage activities (target: ours ≥ 60 % of its rate), and the run's former shape of 16
 activities (2 local, 10 on the main queue, 4 on the stage queue; reported for comparison).
 Also reports each workflow's history events and workflow tasks per completed run (target: ours
-≤ 50 events): every event is work for the Temporal server.
+≤ 50 events): every event is work for the Temporal server; and each side's CPU per completed
+run in this process (workers and client) and in the dev server.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
 
     from bench.bare import baseline_worker
     from bench.common import Stats, local_stack, percentile
+    from bench.processes import CpuMeter, dev_server_pid
     from tests.factories import insert_course, insert_user, make_settings, queue_env
 
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
@@ -70,7 +72,17 @@ class Bench:
     client: Client
     pool: asyncpg.Pool
     queue: str  # ours: `<queue>`, `<queue>-stages.<stage>`; the baseline: `<queue>-min[-stages]`
+    # This process (workers and client) and, when `main` finds it, the dev server.
+    meter: CpuMeter = dataclasses.field(
+        default_factory=lambda: CpuMeter({"this process": os.getpid()})
+    )
     last: dict[str, WorkflowHandle[Any, Any]] = dataclasses.field(default_factory=dict)
+    cpu: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)  # label: seconds
+
+    def add_cpu(self, label: str, used: dict[str, float]) -> None:
+        totals = self.cpu.setdefault(label, {})
+        for name, seconds in used.items():
+            totals[name] = totals.get(name, 0.0) + seconds
 
 
 @dataclasses.dataclass
@@ -89,8 +101,9 @@ async def shape_of(handle: WorkflowHandle[Any, Any]) -> Shape:
     return shape
 
 
-async def timed_round(label: str, run_one: Callable[[int], Awaitable[None]]) -> Stats:
-    """`RUNS` runs at once, end to end; the rate is runs / wall time of the round."""
+async def timed_round(bench: Bench, label: str, run_one: Callable[[int], Awaitable[None]]) -> Stats:
+    """`RUNS` runs at once, end to end; the rate is runs / wall time of the round. The CPU the
+    processes used meanwhile is added to `bench.cpu[label]`."""
     latencies: list[float] = []
 
     async def one(index: int) -> None:
@@ -98,9 +111,12 @@ async def timed_round(label: str, run_one: Callable[[int], Awaitable[None]]) -> 
         await run_one(index)
         latencies.append((time.perf_counter() - began) * 1000)
 
+    bench.meter.start()
     began = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(RUNS)))
-    return Stats.of(label, latencies, time.perf_counter() - began)
+    seconds = time.perf_counter() - began
+    bench.add_cpu(label, bench.meter.read())
+    return Stats.of(label, latencies, seconds)
 
 
 async def ours_round(bench: Bench) -> Stats:
@@ -132,7 +148,7 @@ async def ours_round(bench: Bench) -> Stats:
         assert outcome.outcome == "completed", outcome
         bench.last["ours"] = handle
 
-    return await timed_round("course workflow (zero-length stages)", run_one)
+    return await timed_round(bench, "course workflow (zero-length stages)", run_one)
 
 
 def baseline_round(shape: tuple[int, int, int]) -> Callable[[Bench], Awaitable[Stats]]:
@@ -147,7 +163,7 @@ def baseline_round(shape: tuple[int, int, int]) -> Callable[[Bench], Awaitable[S
             await handle.result()
             bench.last[str(shape)] = handle
 
-        return await timed_round(f"minimal workflow {shape} (local, main, stage)", run_one)
+        return await timed_round(bench, f"minimal workflow {shape} (local, main, stage)", run_one)
 
     return timed
 
@@ -198,6 +214,7 @@ async def run(bench: Bench, redis: Redis) -> None:
                 totals[name].append(round_stats)
         shapes = {name: await shape_of(handle) for name, handle in bench.last.items()}
     report({name: combine(stats) for name, stats in totals.items()}, shapes)
+    cpu_report(bench, totals)
 
 
 def combine(rounds: list[Stats]) -> Stats:
@@ -225,6 +242,18 @@ def report(stats: dict[str, Stats], shapes: dict[str, Shape]) -> None:
     )
 
 
+def cpu_report(bench: Bench, totals: dict[str, list[Stats]]) -> None:
+    """CPU per completed run of each side, by process (PostgreSQL and Redis not counted): with
+    both cores busy, the ratio of the rates follows the ratio of these sums."""
+    for name, rounds in totals.items():
+        runs = sum(r.count for r in rounds)
+        used = bench.cpu.get(rounds[0].label, {})
+        parts = ", ".join(
+            f"{proc} {seconds / runs * 1000:.0f} ms" for proc, seconds in used.items()
+        )
+        print(f"  CPU per run, {name}: {parts}", flush=True)
+
+
 def _met(met: bool) -> str:
     return "MET" if met else "NOT MET"
 
@@ -236,7 +265,10 @@ async def main() -> None:
             f"dev server (in-memory), {stack.pg.source} PostgreSQL, "
             f"{stack.redis_store.source} Redis"
         )
-        bench = Bench(stack.env.client, stack.pool, f"bench-{uuid.uuid4().hex[:8]}")
+        address = stack.env.client.service_client.config.target_host
+        pids = {"this process": os.getpid(), "dev server": dev_server_pid(address) or 0}
+        queue = f"bench-{uuid.uuid4().hex[:8]}"
+        bench = Bench(stack.env.client, stack.pool, queue, CpuMeter(pids))
         await run(bench, stack.redis)
 
 
