@@ -98,10 +98,10 @@ class FlakyProgress(CourseRepository):
         super().__init__(pool)
         self._step = step
 
-    async def update_progress(self, course_id: str, step_id: int, *args: Any, **kw: Any) -> Any:
-        if step_id == self._step:
+    async def update_progress_steps(self, course_id: str, writes: Any) -> Any:
+        if any(write["step_id"] == self._step for write in writes):
             raise DatabaseUnavailable("connection lost (injected)")
-        return await super().update_progress(course_id, step_id, *args, **kw)
+        return await super().update_progress_steps(course_id, writes)
 
 
 async def test_progress_retries_exhausted_records_and_fails(

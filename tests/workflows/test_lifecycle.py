@@ -50,11 +50,11 @@ class Outage(CourseRepository):
         self.until = time.monotonic() + seconds
         self.refused = 0
 
-    async def update_progress(self, course_id: str, step_id: int, *args: Any, **kw: Any) -> Any:
-        if step_id == 2 and time.monotonic() < self.until:
+    async def update_progress_steps(self, course_id: str, writes: Any) -> Any:
+        if any(w["step_id"] == 2 for w in writes) and time.monotonic() < self.until:
             self.refused += 1
             raise DatabaseUnavailable("connection lost (injected outage)")
-        return await super().update_progress(course_id, step_id, *args, **kw)
+        return await super().update_progress_steps(course_id, writes)
 
 
 async def row_status(stack: Stack, course_id: str) -> str | None:
