@@ -162,19 +162,15 @@ class CourseActivities:
         return generation_type
 
 
-def _fenced(write: StepWrite, run_id: str) -> dict[str, Any]:
-    """The write's metadata naming its run: the fence (PostgreSQL refuses a write by another
-    run than the one holding the course)."""
-    return {**write.metadata, "run_id": run_id}
-
-
 def _as_row(write: StepWrite, run_id: str) -> dict[str, Any]:
-    """A step write as the claim and `update_course_progress_steps` hand it to PostgreSQL."""
+    """A step write as the claim and `update_course_progress_steps` hand it to PostgreSQL. Its
+    metadata names the run: the fence (PostgreSQL refuses a write by another run than the one
+    holding the course)."""
     row: dict[str, Any] = {
         "step_id": write.step_id,
         "status": write.status,
         "message": write.message,
-        "metadata": _fenced(write, run_id),
+        "metadata": {**write.metadata, "run_id": run_id},
     }
     if write.error_message is not None:
         row["error_message"] = write.error_message

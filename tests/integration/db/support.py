@@ -76,6 +76,15 @@ async def claimed_course(
     return course_id, run_id
 
 
+def step_rows(run_id: str, writes: Iterable[tuple[int, str]], **extra: Any) -> list[dict[str, Any]]:
+    """Step writes of run `run_id` (message `m`) as the one-call functions take them, each a
+    (step, status), with `extra` fields on every row."""
+    return [
+        {"step_id": step, "status": status, "message": "m", "metadata": {"run_id": run_id}} | extra
+        for step, status in writes
+    ]
+
+
 def without_times(value: Any) -> Any:
     """A progress document with its timestamps left out (two rows are written moments apart)."""
     if isinstance(value, dict):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import pytest
@@ -17,6 +16,7 @@ from tests.integration.db.support import (
     expected_document,
     history,
     row,
+    step_rows,
     without_times,
 )
 
@@ -210,13 +210,6 @@ async def test_concurrent_writes_lose_nothing(
 FIRST_STEPS = [(1, "in_progress"), (1, "completed"), (2, "in_progress")]
 
 
-def _writes(run_id: str) -> list[dict[str, Any]]:
-    return [
-        {"step_id": step, "status": status, "message": "m", "metadata": {"run_id": run_id}}
-        for step, status in FIRST_STEPS
-    ]
-
-
 async def test_claim_with_its_first_steps_is_the_calls_one_by_one(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
@@ -225,7 +218,13 @@ async def test_claim_with_its_first_steps_is_the_calls_one_by_one(
     separate, run_id = await claimed_course(repo, pg_pool, steps=FIRST_STEPS)
     together = await insert_course(pg_pool)
     document = await repo.begin_generation(
-        together, "wf", run_id, "STRUCTURE_ANALYSIS", run_start(), None, _writes(run_id)
+        together,
+        "wf",
+        run_id,
+        "STRUCTURE_ANALYSIS",
+        run_start(),
+        None,
+        step_rows(run_id, FIRST_STEPS),
     )
     one, other = await row(pg_pool, separate), await row(pg_pool, together)
     assert document is not None
@@ -243,7 +242,15 @@ async def test_a_repeated_claim_with_its_steps_changes_nothing(
     back: the same status and steps."""
     course_id, run_id = await insert_course(pg_pool), new_id()
     started = run_start()
-    args = (course_id, "wf", run_id, "STRUCTURE_ANALYSIS", started, None, _writes(run_id))
+    args = (
+        course_id,
+        "wf",
+        run_id,
+        "STRUCTURE_ANALYSIS",
+        started,
+        None,
+        step_rows(run_id, FIRST_STEPS),
+    )
     first = await repo.begin_generation(*args)
     again = await repo.begin_generation(*args)
     assert first is not None
@@ -263,11 +270,23 @@ async def test_a_stale_claim_with_its_steps_writes_nothing(
     old_run, old_start = new_id(), before["run_started_at"] - timedelta(seconds=5)
     with pytest.raises(StaleRun):
         await repo.begin_generation(
-            course_id, "wf", old_run, "STRUCTURE_ANALYSIS", old_start, None, _writes(old_run)
+            course_id,
+            "wf",
+            old_run,
+            "STRUCTURE_ANALYSIS",
+            old_start,
+            None,
+            step_rows(old_run, FIRST_STEPS),
         )
     after = await row(pg_pool, course_id)
     assert (after["run_id"], after["progress_seq"]) == (new_run, before["progress_seq"])
     missing = await repo.begin_generation(
-        new_id(), "wf", old_run, "STRUCTURE_ANALYSIS", run_start(), None, _writes(old_run)
+        new_id(),
+        "wf",
+        old_run,
+        "STRUCTURE_ANALYSIS",
+        run_start(),
+        None,
+        step_rows(old_run, FIRST_STEPS),
     )
     assert missing is None

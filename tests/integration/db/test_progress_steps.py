@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 import pytest
 
 from db.repository import CourseRepository, InvalidArgument, StaleRun
 from tests.factories import insert_course, new_id, run_start
-from tests.integration.db.support import claimed_course, history, row, without_times
+from tests.integration.db.support import (
+    claimed_course,
+    history,
+    row,
+    step_rows,
+    without_times,
+)
 
 BEFORE = [(1, "in_progress"), (1, "completed"), (2, "in_progress")]
 
@@ -20,15 +24,8 @@ async def _twins(repo: CourseRepository, pool: asyncpg.Pool) -> tuple[str, str, 
     one, run_id = await claimed_course(repo, pool, steps=BEFORE)
     other = await insert_course(pool)
     await repo.begin_generation(other, "wf", run_id, "STRUCTURE_ANALYSIS", run_start())
-    await repo.update_progress_steps(other, _rows(run_id, BEFORE))
+    await repo.update_progress_steps(other, step_rows(run_id, BEFORE))
     return one, other, run_id
-
-
-def _rows(run_id: str, writes: list[tuple[int, str]], **extra: Any) -> list[dict[str, Any]]:
-    return [
-        {"step_id": step, "status": status, "message": "m", "metadata": {"run_id": run_id}} | extra
-        for step, status in writes
-    ]
 
 
 async def test_steps_in_one_call_are_the_calls_one_by_one(
@@ -40,7 +37,7 @@ async def test_steps_in_one_call_are_the_calls_one_by_one(
     separate, together, run_id = await _twins(repo, pg_pool)
     for step, status in pair:
         await repo.update_progress(separate, step, status, "m", metadata={"run_id": run_id})
-    document = await repo.update_progress_steps(together, _rows(run_id, pair))
+    document = await repo.update_progress_steps(together, step_rows(run_id, pair))
     one, other = await row(pg_pool, separate), await row(pg_pool, together)
     assert document is not None
     assert without_times(document) == without_times(one["generation_progress"])
@@ -59,7 +56,7 @@ async def test_a_failure_carries_its_error_fields(
     await repo.update_progress(
         separate, 2, "failed", "m", "stage failed", details, metadata={"run_id": run_id}
     )
-    rows = _rows(run_id, [(2, "failed")], error_message="stage failed", error_details=details)
+    rows = step_rows(run_id, [(2, "failed")], error_message="stage failed", error_details=details)
     await repo.update_progress_steps(together, rows)
     one, other = await row(pg_pool, separate), await row(pg_pool, together)
     assert without_times(other["generation_progress"]) == without_times(one["generation_progress"])
@@ -74,7 +71,7 @@ async def test_a_refused_write_takes_the_whole_call_back(
     before = await row(pg_pool, course_id)
     with pytest.raises(InvalidArgument):
         await repo.update_progress_steps(
-            course_id, _rows(run_id, [(2, "completed"), (9, "in_progress")])
+            course_id, step_rows(run_id, [(2, "completed"), (9, "in_progress")])
         )
     assert await row(pg_pool, course_id) == before
 
@@ -89,7 +86,7 @@ async def test_another_runs_writes_change_nothing(
     before = await row(pg_pool, course_id)
     with pytest.raises(StaleRun):
         await repo.update_progress_steps(
-            course_id, _rows(old_run, [(2, "completed"), (3, "in_progress")])
+            course_id, step_rows(old_run, [(2, "completed"), (3, "in_progress")])
         )
     assert await row(pg_pool, course_id) == before
 
@@ -97,7 +94,10 @@ async def test_another_runs_writes_change_nothing(
 async def test_an_unknown_course_is_none_and_no_writes_is_refused(
     repo: CourseRepository, pg_pool: asyncpg.Pool
 ) -> None:
-    assert await repo.update_progress_steps(new_id(), _rows(new_id(), [(1, "in_progress")])) is None
+    assert (
+        await repo.update_progress_steps(new_id(), step_rows(new_id(), [(1, "in_progress")]))
+        is None
+    )
     course_id, _ = await claimed_course(repo, pg_pool)
     with pytest.raises(InvalidArgument):
         await repo.update_progress_steps(course_id, [])

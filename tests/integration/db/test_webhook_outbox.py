@@ -13,7 +13,7 @@ import pytest_asyncio
 
 from db.repository import CourseRepository, StaleRun
 from tests.factories import insert_course, new_id, run_start
-from tests.integration.db.support import row
+from tests.integration.db.support import row, step_rows
 from tests.webhook_support import settle_leftovers
 
 HOOK = "https://hooks.example.com/a"
@@ -125,10 +125,7 @@ async def test_a_claim_with_its_first_steps_queues_each_change_for_the_run_webho
     """The claim made in one call with its first step writes records the run's webhook and
     queues one event per change, in order, as the same calls one by one do."""
     course_id, run_id = await insert_course(pg_pool), new_id()
-    writes = [
-        {"step_id": step, "status": status, "message": "m", "metadata": {"run_id": run_id}}
-        for step, status in [(1, "in_progress"), (1, "completed"), (2, "in_progress")]
-    ]
+    writes = step_rows(run_id, [(1, "in_progress"), (1, "completed"), (2, "in_progress")])
     await repo.begin_generation(
         course_id, "wf", run_id, "STRUCTURE_ANALYSIS", run_start(), HOOK, writes
     )
