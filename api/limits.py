@@ -9,9 +9,11 @@ does not answer leaves the decision to the run.
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 
-from admission import Leases, LeaseStoreUnavailable, holder_info
+from admission import Holder, Leases, LeaseStoreUnavailable, holder_info
 from db.errors import DatabaseUnavailable
 from db.repository import CourseRepository
 from settings import TierPolicy
@@ -26,15 +28,24 @@ class LimitCheck:
     def __init__(self, leases: Leases, courses: CourseRepository) -> None:
         self._leases, self._courses = leases, courses
 
+    def read_usage(self, user_id: str) -> asyncio.Task[list[Holder] | None]:
+        """The user's leases, read from now on (so the read overlaps the gateway's course read);
+        None when the lease store does not answer. A task nobody awaits may be cancelled."""
+        task = asyncio.create_task(self._usage(user_id))
+        task.add_done_callback(_retrieved)
+        return task
+
     async def refusal(
-        self, user_id: str, course_id: str, policy: TierPolicy
+        self,
+        usage: asyncio.Task[list[Holder] | None],
+        user_id: str,
+        course_id: str,
+        policy: TierPolicy,
     ) -> AdmissionResult | None:
         """A `user_limit` refusal (recorded as `concurrency_limit_hit`), or None to go on."""
         workflow_id = workflow_id_for(course_id)
-        try:
-            holders = await self._leases.usage(user_id)
-        except LeaseStoreUnavailable as exc:
-            log.warning("limit check skipped: lease store unavailable", error=str(exc))
+        holders = await usage
+        if holders is None:
             return None
         if len(holders) < policy.limit or any(h.holder == workflow_id for h in holders):
             return None
@@ -48,6 +59,13 @@ class LimitCheck:
         )
         await self._record(user_id, course_id, refused)
         return refused
+
+    async def _usage(self, user_id: str) -> list[Holder] | None:
+        try:
+            return await self._leases.usage(user_id)
+        except LeaseStoreUnavailable as exc:
+            log.warning("limit check skipped: lease store unavailable", error=str(exc))
+            return None
 
     async def _record(self, user_id: str, course_id: str, refused: AdmissionResult) -> None:
         """The `concurrency_limit_hit` row and, like every row's, its line at its severity,
@@ -79,3 +97,10 @@ class LimitCheck:
             )
         except DatabaseUnavailable as exc:
             log.warning(f"metric {LIMIT_HIT} not recorded", error=str(exc))
+
+
+def _retrieved(task: asyncio.Task[list[Holder] | None]) -> None:
+    """Retrieve the outcome of a read whose start was answered without it (404, 403, 409, a
+    joined start), so asyncio does not log it as lost."""
+    if not task.cancelled():
+        task.exception()

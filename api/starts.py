@@ -21,7 +21,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdate
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from admission import Leases
+from admission import Holder, Leases
 from api import answers
 from api.auth import Principal
 from api.inflight import InFlight
@@ -39,6 +39,7 @@ from workflows.start import start_operation
 from workflows.types import AdmissionRequest, AdmissionResult, CourseGenerationInput
 
 CLOSED_FIRST = "AcceptedUpdateCompletedWorkflow"
+Usage = asyncio.Task[list[Holder] | None]  # the user's leases (`LimitCheck.read_usage`)
 log = structlog.get_logger("api.starts")
 
 
@@ -74,12 +75,18 @@ class Starter:
     async def start(self, principal: Principal, cmd: StartCommand) -> Started:
         """Admit a run (202/200 at the edge) or raise the problem that explains why not."""
         await self._limiter.hit(principal.user_id)
-        read, tier = await self.owned_read(principal, cmd.course_id)
-        course = read.course
-        if course.generation_status == "completed" and not cmd.regenerate:
-            raise AlreadyCompleted("the course is completed; send regenerate: true to start again")
-        policy = self._settings.admission.policy(tier)
-        result = await self._shared_admit(principal, cmd, policy)
+        usage = self._limit.read_usage(principal.user_id)  # overlaps the course read
+        try:
+            read, tier = await self.owned_read(principal, cmd.course_id)
+            course = read.course
+            if course.generation_status == "completed" and not cmd.regenerate:
+                raise AlreadyCompleted(
+                    "the course is completed; send regenerate: true to start again"
+                )
+            policy = self._settings.admission.policy(tier)
+            result = await self._shared_admit(principal, cmd, policy, usage)
+        finally:
+            usage.cancel()  # no-op once read
         count_admission(policy.tier.value, result)
         return Started(
             answers.checked(result, self._settings.admission.retry_after_seconds), policy
@@ -98,19 +105,19 @@ class Starter:
         return read, self._tiers.resolve(principal, read.caller_tier)
 
     async def _shared_admit(
-        self, principal: Principal, cmd: StartCommand, policy: TierPolicy
+        self, principal: Principal, cmd: StartCommand, policy: TierPolicy, usage: Usage
     ) -> AdmissionResult:
         """One update-with-start per course in flight: a request that joins another's gets the
         same answer as a repeat of that request (the run's ids, or its refusal)."""
         result, leader = await self._inflight.run(
-            cmd.course_id, lambda: self._admit(principal, cmd, policy)
+            cmd.course_id, lambda: self._admit(principal, cmd, policy, usage)
         )
         return result if leader else answers.as_repeat(result)
 
     async def _admit(
-        self, principal: Principal, cmd: StartCommand, policy: TierPolicy
+        self, principal: Principal, cmd: StartCommand, policy: TierPolicy, usage: Usage
     ) -> AdmissionResult:
-        refused = await self._limit.refusal(principal.user_id, cmd.course_id, policy)
+        refused = await self._limit.refusal(usage, principal.user_id, cmd.course_id, policy)
         if refused is not None:
             return refused
         client = await self._temporal.client()

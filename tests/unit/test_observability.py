@@ -172,7 +172,7 @@ async def test_the_gateways_limit_row_is_one_line_with_the_same_fields(
     repository = Recorded(refuse=not stored)
     check = LimitCheck(cast(Leases, AtLimit(held)), cast(CourseRepository, repository))
     policy = make_settings().admission.policy(Tier.FREE)
-    refused = await check.refusal(user, course, policy)
+    refused = await check.refusal(check.read_usage(user), user, course, policy)
     assert refused is not None
     assert (refused.decision, refused.reason) == ("rejected", "user_limit")
     [row] = repository.rows
