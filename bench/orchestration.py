@@ -205,6 +205,7 @@ async def run(bench: Bench, redis: Redis) -> None:
             await stack.enter_async_context(worker)
         for side in SIDES.values():  # warm-up: sandbox, caches, connections
             await side(bench)
+        bench.cpu.clear()  # CPU per run counts the measured rounds only
         totals: dict[str, list[Stats]] = {name: [] for name in SIDES}
         for number in range(ROUNDS):
             names = list(SIDES) if number % 2 == 0 else list(reversed(SIDES))
