@@ -30,7 +30,8 @@ class LimitCheck:
 
     def read_usage(self, user_id: str) -> asyncio.Task[list[Holder] | None]:
         """The user's leases, read from now on (so the read overlaps the gateway's course read);
-        None when the lease store does not answer. A task nobody awaits may be cancelled."""
+        None when the lease store does not answer. A start answered without it (404, 409, a
+        joined start) leaves it to finish: cancelling a Redis command costs its connection."""
         task = asyncio.create_task(self._usage(user_id))
         task.add_done_callback(_retrieved)
         return task
@@ -100,7 +101,8 @@ class LimitCheck:
 
 
 def _retrieved(task: asyncio.Task[list[Holder] | None]) -> None:
-    """Retrieve the outcome of a read whose start was answered without it (404, 403, 409, a
-    joined start), so asyncio does not log it as lost."""
-    if not task.cancelled():
-        task.exception()
+    """Retrieve the outcome of a read nobody awaited, so asyncio does not report it as lost; an
+    unexpected error is logged (an awaited one also reaches the request's error handling)."""
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        log.warning("lease read failed", error=repr(error))

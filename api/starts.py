@@ -76,17 +76,12 @@ class Starter:
         """Admit a run (202/200 at the edge) or raise the problem that explains why not."""
         await self._limiter.hit(principal.user_id)
         usage = self._limit.read_usage(principal.user_id)  # overlaps the course read
-        try:
-            read, tier = await self.owned_read(principal, cmd.course_id)
-            course = read.course
-            if course.generation_status == "completed" and not cmd.regenerate:
-                raise AlreadyCompleted(
-                    "the course is completed; send regenerate: true to start again"
-                )
-            policy = self._settings.admission.policy(tier)
-            result = await self._shared_admit(principal, cmd, policy, usage)
-        finally:
-            usage.cancel()  # no-op once read
+        read, tier = await self.owned_read(principal, cmd.course_id)
+        course = read.course
+        if course.generation_status == "completed" and not cmd.regenerate:
+            raise AlreadyCompleted("the course is completed; send regenerate: true to start again")
+        policy = self._settings.admission.policy(tier)
+        result = await self._shared_admit(principal, cmd, policy, usage)
         count_admission(policy.tier.value, result)
         return Started(
             answers.checked(result, self._settings.admission.retry_after_seconds), policy

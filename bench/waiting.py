@@ -2,10 +2,11 @@
 
 The gateway (`python -m api`) and one worker (`python -m worker`) run as processes against a
 fresh dev server, with `STAGE_CAPACITY=2` and 3600 s simulated stages: two runs hold a stage
-slot, every other admitted run waits in the stage queue's backlog. PREMIUM users (100 runs
-each; `TIER_LIMIT_PREMIUM` and `ADMISSION_GLOBAL_CAP` raised so no limit refuses) start
-`BENCH_WAITING_COUNT` runs (default 10,000) through the gateway from `BENCH_WAITING_CLIENTS`
-clients (default 20), or as many as are admitted within `BENCH_WAITING_SECONDS` (default 600).
+slot, every other admitted run waits in the stage queue's backlog. PREMIUM users
+(`BENCH_WAITING_PER_USER` runs each, default 5; `TIER_LIMIT_PREMIUM` and `ADMISSION_GLOBAL_CAP`
+set so no limit refuses) start `BENCH_WAITING_COUNT` runs (default 10,000) through the gateway
+from `BENCH_WAITING_CLIENTS` clients (default 20), or as many as are admitted within
+`BENCH_WAITING_SECONDS` (default 600).
 
 With none waiting, at 1,000 and at the final count it measures (after the admitted runs have
 settled into the backlog) the gateway's start p95 (fresh courses) and status p95 (reads of
@@ -47,7 +48,9 @@ CLIENTS = int(os.environ.get("BENCH_WAITING_CLIENTS", "20"))
 PROBE = int(os.environ.get("BENCH_WAITING_PROBE", "200"))  # requests per probe and side
 CLOSE_SECONDS = float(os.environ.get("BENCH_WAITING_CLOSE_SECONDS", "900"))
 MILESTONE = 1000
-RUNS_PER_USER = 100
+# Runs per user: PREMIUM's default limit. Each admission answer lists the user's leases, so
+# a user with 100 (the limit raised to match) made every answer carry 100 holders.
+RUNS_PER_USER = int(os.environ.get("BENCH_WAITING_PER_USER", "5"))
 RUNNING = 'WorkflowType = "CourseGenerationWorkflow" AND ExecutionStatus = "Running"'
 
 

@@ -5,12 +5,13 @@ end to end in `tests/api/test_isolation_admission.py`; here fakes show the two r
 from __future__ import annotations
 
 import asyncio
+import gc
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
-from admission import Holder, Leases, LeaseStoreUnavailable
+from admission import Holder, Leases
 from api.auth import Principal
 from api.problems import AlreadyCompleted, ConcurrencyLimit, NotYours
 from api.ratelimit import StartRateLimiter
@@ -94,15 +95,24 @@ async def test_a_user_at_the_limit_is_refused_after_overlapping_reads() -> None:
 
 async def test_a_refused_course_read_leaves_no_lease_read_behind() -> None:
     """Another user's course (404) and a completed one (409): the lease read that began
-    alongside is finished or cancelled, its outcome retrieved."""
+    alongside still finishes, and its failure (here an unexpected one) is retrieved, not
+    reported by asyncio as lost."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
     refused: list[tuple[dict[str, str], type[Exception]]] = [
         ({"owner": "someone-else"}, NotYours),
         ({"status": "completed"}, AlreadyCompleted),
     ]
-    for course, problem in refused:
-        leases = Leases_([], error=LeaseStoreUnavailable("down"))
-        before = set(asyncio.all_tasks())
-        with pytest.raises(problem):
-            await starter(leases, **course)[0].start(Principal(USER, None), command())
-        await asyncio.sleep(0.01)
-        assert set(asyncio.all_tasks()) == before
+    try:
+        for course, problem in refused:
+            leases = Leases_([], error=RuntimeError("lease read broke"))
+            before = set(asyncio.all_tasks())
+            with pytest.raises(problem):
+                await starter(leases, **course)[0].start(Principal(USER, None), command())
+            await asyncio.sleep(0.01)
+            assert set(asyncio.all_tasks()) == before
+            gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+    assert reported == []
