@@ -24,21 +24,26 @@ log = structlog.get_logger("api.limits")
 LIMIT_HIT = "concurrency_limit_hit"
 
 
+Usage = asyncio.Task[list[Holder] | None]  # the user's leases being read (`read_usage`)
+
+
 class LimitCheck:
     def __init__(self, leases: Leases, courses: CourseRepository) -> None:
         self._leases, self._courses = leases, courses
+        self._reads: set[Usage] = set()  # asyncio keeps only weak references to tasks
 
-    def read_usage(self, user_id: str) -> asyncio.Task[list[Holder] | None]:
+    def read_usage(self, user_id: str) -> Usage:
         """The user's leases, read from now on (so the read overlaps the gateway's course read);
         None when the lease store does not answer. A start answered without it (404, 409, a
         joined start) leaves it to finish: cancelling a Redis command costs its connection."""
         task = asyncio.create_task(self._usage(user_id))
-        task.add_done_callback(_retrieved)
+        self._reads.add(task)
+        task.add_done_callback(self._read_done)
         return task
 
     async def refusal(
         self,
-        usage: asyncio.Task[list[Holder] | None],
+        usage: Usage,
         user_id: str,
         course_id: str,
         policy: TierPolicy,
@@ -67,6 +72,15 @@ class LimitCheck:
         except LeaseStoreUnavailable as exc:
             log.warning("limit check skipped: lease store unavailable", error=str(exc))
             return None
+
+    def _read_done(self, task: Usage) -> None:
+        """Retrieve the outcome of a read nobody awaited, so asyncio does not report it as
+        lost; an unexpected error is logged (an awaited one also reaches the request's error
+        handling)."""
+        self._reads.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            log.warning("lease read failed", error=repr(error))
 
     async def _record(self, user_id: str, course_id: str, refused: AdmissionResult) -> None:
         """The `concurrency_limit_hit` row and, like every row's, its line at its severity,
@@ -98,11 +112,3 @@ class LimitCheck:
             )
         except DatabaseUnavailable as exc:
             log.warning(f"metric {LIMIT_HIT} not recorded", error=str(exc))
-
-
-def _retrieved(task: asyncio.Task[list[Holder] | None]) -> None:
-    """Retrieve the outcome of a read nobody awaited, so asyncio does not report it as lost; an
-    unexpected error is logged (an awaited one also reaches the request's error handling)."""
-    error = None if task.cancelled() else task.exception()
-    if error is not None:
-        log.warning("lease read failed", error=repr(error))

@@ -21,11 +21,11 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdate
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from admission import Holder, Leases
+from admission import Leases
 from api import answers
 from api.auth import Principal
 from api.inflight import InFlight
-from api.limits import LimitCheck
+from api.limits import LimitCheck, Usage
 from api.metrics import count_admission
 from api.problems import START_ERRORS, AlreadyCompleted, NotFound, NotYours, start_problem
 from api.ratelimit import StartRateLimiter
@@ -39,7 +39,6 @@ from workflows.start import start_operation
 from workflows.types import AdmissionRequest, AdmissionResult, CourseGenerationInput
 
 CLOSED_FIRST = "AcceptedUpdateCompletedWorkflow"
-Usage = asyncio.Task[list[Holder] | None]  # the user's leases (`LimitCheck.read_usage`)
 log = structlog.get_logger("api.starts")
 
 
