@@ -131,6 +131,15 @@ SELECT id::text AS course_id, user_id::text AS user_id,
  ORDER BY id
  LIMIT $2;
 
+-- name: reconcile_active_runs
+-- The run (and user) each of courses $1 (uuid[]) names, for those in an active status that
+-- name one: the leases of these runs are checked by the course pages, so a lease page skips them.
+SELECT id, run_id, user_id::text AS user_id
+  FROM public.courses
+ WHERE id = ANY($1::uuid[])
+   AND run_id IS NOT NULL
+   AND generation_status NOT IN ('completed', 'failed', 'cancelled');
+
 -- name: reconcile_fail_orphan
 -- `finish_course_generation(failed)` for a course still active, still naming run $2 and idle
 -- for $5 seconds or more; no row when any of that no longer holds (another pass won the race,

@@ -6,11 +6,14 @@ through `CourseRepository.record_metric` as every other `system_metrics` row doe
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
+from db.ids import parse_uuid
 from db.repository import CourseRepository
 
 # Below every UUID: where the first keyset page starts.
@@ -38,6 +41,21 @@ class ReconcileRepository:
             self._pool.fetch, "reconcile_active_page", after or FIRST, limit
         )
         return [ActiveCourse(**dict(record)) for record in records]
+
+    async def active_runs(self, course_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """course id → (the run it names, its user), for those of `course_ids` in an active
+        status that name a run (ids that are not UUIDs name no course)."""
+        given: dict[uuid.UUID, str] = {}
+        for course_id in course_ids:
+            parsed = parse_uuid(course_id)
+            if parsed is not None:
+                given[parsed] = course_id
+        if not given:
+            return {}
+        records = await CourseRepository._run(
+            self._pool.fetch, "reconcile_active_runs", list(given)
+        )
+        return {given[r["id"]]: (r["run_id"], r["user_id"]) for r in records}
 
     async def fail_orphan(
         self,

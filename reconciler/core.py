@@ -15,7 +15,11 @@ read of its leases):
   has meanwhile ended (the run wrote its end and freed its lease while the pass looked);
 - the run's started stage has shown the same heartbeat details for `STUCK_AFTER_SECONDS` →
   one `worker_timeout` (warn) per run; a stage still waiting in a backlog is never flagged.
-Leases (ZSCAN pages): a lease whose run is closed → released.
+- within that grace, the lease of the recorded run is released once a describe says the run
+  is closed (the course waits for the grace; the run may still be writing its end).
+Leases (ZSCAN pages), except those of a run an active course names (the course pages check
+them, so a steady-state lease page asks Temporal nothing): a lease whose run is closed →
+released.
 After a pass that read everything the epoch is written, if Redis kept the whole rebuild.
 """
 
@@ -38,7 +42,7 @@ from reconciler.progress import ProgressMemory
 from reconciler.repairs import COURSE_FAILED, LEASE_RELEASED, LEASE_RESTORED, WORKER_TIMEOUT
 from reconciler.runs import RunLookup, RunState
 from telemetry import log_system_metric
-from workflows.types import workflow_id_for
+from workflows.types import course_id_of, workflow_id_for
 
 log = structlog.get_logger("reconciler")
 T = TypeVar("T")
@@ -114,10 +118,21 @@ class Reconciler:
         return ReconcilePage(repairs, rows[-1].course_id if rows and last else "", len(rows))
 
     async def leases_page(self, cursor: str) -> ReconcilePage:
-        """Check one ZSCAN page of leases ("0" = the first); the next cursor "" when done."""
+        """Check one ZSCAN page of leases ("0" = the first); the next cursor "" when done.
+
+        A lease whose run an active course names is the course pages' to check (they release
+        it once its run is closed), so only the others are looked up in visibility: in the
+        steady state a lease page costs Temporal no query at all."""
         next_cursor, leases = await self._s.leases.holders_page(cursor, self._policy.page_size)
-        open_runs = await self._s.runs.open_among([lease.holder for lease in leases])
-        checks = [self._lease(lease, open_runs.get(lease.holder)) for lease in leases]
+        ids = [course_id_of(lease.holder) for lease in leases]
+        named = await self._s.reconcile.active_runs(ids)
+        unchecked = [
+            lease
+            for lease, course_id in zip(leases, ids, strict=True)
+            if not lease.run_id or named.get(course_id) != (lease.run_id, lease.user_id)
+        ]
+        open_runs = await self._s.runs.open_among([lease.holder for lease in unchecked])
+        checks = [self._lease(lease, open_runs.get(lease.holder)) for lease in unchecked]
         repairs = _flat(await self._bounded(checks))
         return ReconcilePage(repairs, "" if next_cursor == "0" else next_cursor, len(leases))
 
@@ -128,13 +143,24 @@ class Reconciler:
         state: RunState | None = None
         if not (row.run_id and open_run == row.run_id):
             if row.idle_seconds < self._policy.grace_seconds:
-                return []
+                return await self._closed_runs_lease(row, lease)
             state = await self._s.runs.describe(workflow_id, row.run_id)
             if not state.open:
                 return await self._orphan(row, state)
             if not row.run_id:
                 return []  # a run of this course is open but has not claimed the row yet
         return await self._open(row, state, lease)
+
+    async def _closed_runs_lease(self, row: ActiveCourse, lease: RunRef | None) -> list[Repair]:
+        """Within the grace the course waits, but the lease of its run is freed as soon as a
+        describe says the run is closed (the lease pages leave such leases to this check)."""
+        if lease is None or not row.run_id or lease.run_id != row.run_id:
+            return []
+        workflow_id = workflow_id_for(row.course_id)
+        state = await self._s.runs.describe(workflow_id, row.run_id)
+        if state.open or not await self._s.leases.release(row.user_id, workflow_id, row.run_id):
+            return []
+        return [self._repair(LEASE_RELEASED, row, state.status)]
 
     async def _open(
         self, row: ActiveCourse, state: RunState | None, lease: RunRef | None

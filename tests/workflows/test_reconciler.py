@@ -127,6 +127,58 @@ async def test_a_terminated_run_fails_its_course_and_frees_its_lease_once(stack:
     assert sorted(recovery["repairs"]) == ["course_failed", "lease_released"]
 
 
+class CountedLookups(RunLookup):
+    """`RunLookup` that remembers the workflow ids of each visibility query."""
+
+    def __init__(self, client: Client) -> None:
+        super().__init__(client)
+        self.queried: list[list[str]] = []
+
+    async def open_among(self, workflow_ids: Sequence[str]) -> dict[str, str]:
+        self.queried.append(list(workflow_ids))
+        return await super().open_among(workflow_ids)
+
+
+async def test_within_the_grace_a_closed_runs_lease_is_freed_and_vouched_leases_cost_no_query(
+    own_stacks: Stacks,
+) -> None:
+    """A terminated run's course waits out `RECONCILE_GRACE_SECONDS`, but its lease is freed by
+    the first pass; a running run's lease, vouched for by its active course, is looked up in
+    visibility once (its course page), not again by the lease page."""
+    async with own_stacks.open(RECONCILE_GRACE_SECONDS="3600") as stack:
+        ended = await stack.create_course(tier="PREMIUM", simulation=HOLD)
+        running = await stack.create_course(tier="PREMIUM", simulation=HOLD)
+        handles = []
+        for course in (ended, running):
+            admitted, handle = await stack.start(course)
+            assert admitted.decision == "admitted"
+            await wait_status(stack, course.course_id, "analyzing_task")
+            handles.append(handle)
+        await handles[0].terminate("operator")
+        base = reconciler_of(stack)
+        lookups = CountedLookups(stack.client)
+        reconciler = Reconciler(dataclasses.replace(base._s, runs=lookups), base._policy)
+        summary = await reconciler.run_pass()
+        ended_id = workflow_id_for(ended.course_id)
+        assert [(r.kind, r.workflow_id, r.detail) for r in summary.repairs] == [
+            ("lease_released", ended_id, "TERMINATED")
+        ]
+        row = await stack.repository.get_course(ended.course_id)
+        assert row is not None
+        assert row.generation_status == "analyzing_task"  # the course waits out the grace
+        assert [h.holder for h in await stack.leases.usage(running.user_id)] == [
+            workflow_id_for(running.course_id)
+        ]
+        running_id = workflow_id_for(running.course_id)
+        assert sum(running_id in ids for ids in lookups.queried) == 1, lookups.queried
+        assert (await reconciler_of(stack).run_pass()).repairs == []
+        await handles[1].terminate("test over")
+        await stack.pool.execute(
+            "UPDATE public.courses SET generation_status = 'failed' WHERE id = ANY($1::uuid[])",
+            [ended.course_id, running.course_id],
+        )
+
+
 async def test_a_lease_left_for_a_closed_or_missing_run_is_released(stack: Stack) -> None:
     """Leases written by hand for a completed run and for a workflow that never existed are
     released by one pass; the run's own course is left alone."""
