@@ -156,11 +156,8 @@ class Reconciler:
         describe says the run is closed (the lease pages leave such leases to this check)."""
         if lease is None or not row.run_id or lease.run_id != row.run_id:
             return []
-        workflow_id = workflow_id_for(row.course_id)
-        state = await self._s.runs.describe(workflow_id, row.run_id)
-        if state.open or not await self._s.leases.release(row.user_id, workflow_id, row.run_id):
-            return []
-        return [self._repair(LEASE_RELEASED, row, state.status)]
+        ended = await self._free_if_closed(row.user_id, workflow_id_for(row.course_id), row.run_id)
+        return [self._repair(LEASE_RELEASED, row, ended)] if ended else []
 
     async def _open(
         self, row: ActiveCourse, state: RunState | None, lease: RunRef | None
@@ -243,14 +240,20 @@ class Reconciler:
     async def _lease(self, lease: GlobalHolder, open_run: str | None) -> list[Repair]:
         if open_run is not None and lease.run_id in ("", open_run):
             return []
-        state = await self._s.runs.describe(lease.holder, lease.run_id or None)
-        if state.open or not await self._s.leases.release(
-            lease.user_id, lease.holder, lease.run_id
-        ):
+        ended = await self._free_if_closed(lease.user_id, lease.holder, lease.run_id)
+        if not ended:
             return []
         repair = Repair(LEASE_RELEASED, lease.holder, lease.run_id, user_id=lease.user_id)
-        repair.detail = state.status
+        repair.detail = ended
         return [self._noted(repair)]
+
+    async def _free_if_closed(self, user_id: str, workflow_id: str, run_id: str) -> str | None:
+        """Release run `run_id`'s lease (only that run's) once a describe says the run is closed
+        or missing; the status it ended with when this call released it, else None."""
+        state = await self._s.runs.describe(workflow_id, run_id or None)
+        if state.open or not await self._s.leases.release(user_id, workflow_id, run_id):
+            return None
+        return state.status
 
     def _repair(self, kind: str, row: ActiveCourse, detail: str, run_id: str = "") -> Repair:
         workflow_id = workflow_id_for(row.course_id)
