@@ -51,9 +51,11 @@ def _add_static(service: str, environment: str, version: str) -> structlog.types
 
 
 def _temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Lift workflow/activity ids that Temporal's loggers attach as `extra` into the line."""
+    """Lift workflow/activity ids that Temporal's loggers attach as `extra` into the line (the
+    rest of those dicts stays out of it)."""
     record = event.get("_record")
     for attr in ("temporal_workflow", "temporal_activity"):
+        event.pop(attr, None)
         info = getattr(record, attr, None)
         if isinstance(info, dict):
             event.setdefault("workflow_id", info.get("workflow_id"))
@@ -116,7 +118,8 @@ def configure_logging(
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, _temporal_context],
+        # A standard-library record's `extra` fields become the line's own.
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _temporal_context],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

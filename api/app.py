@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+import heap
 from api import handlers, metrics
 from api.metrics import HttpMetricsMiddleware
 from api.middleware import (
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             print(str(exc), file=sys.stderr)
             log.error(str(exc))
             raise
+        if settings.api.gc_freeze:
+            heap.freeze_start_up_heap()
         log.info("api ready to serve", environment=settings.environment)
         try:
             yield {"api": state}

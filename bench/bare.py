@@ -87,13 +87,14 @@ async def serve() -> None:
     """The baseline's worker on `bare_queue(TEMPORAL_TASK_QUEUE)` until SIGTERM."""
     import temporal_connect
     from settings import load_settings
+    from worker.running import run_until
 
     settings = load_settings(env_file=None)
     client = await temporal_connect.connect(settings.temporal)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with bare_worker(client, settings.worker, bare_queue(settings.temporal.task_queue)):
-        await stop.wait()
+    worker = bare_worker(client, settings.worker, bare_queue(settings.temporal.task_queue))
+    await run_until([worker], stop, freeze_heap=settings.worker.gc_freeze)  # as `python -m worker`
 
 
 if __name__ == "__main__":

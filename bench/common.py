@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from temporalio.testing import WorkflowEnvironment
 
 import embedded
+import heap
 from admission import create_redis
 from db.migrate import migrate
 from db.pool import create_pool
@@ -31,6 +32,15 @@ def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def freeze_heap_as_a_worker_does() -> None:
+    """What `python -m worker` does once its workers poll (`heap`, `WORKER_GC_FREEZE`): the
+    benchmarks that host the workers in their own process do it after their warm-up."""
+    from tests.factories import make_settings
+
+    if make_settings().worker.gc_freeze:
+        heap.freeze_start_up_heap()
 
 
 @dataclass(frozen=True)

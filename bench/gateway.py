@@ -50,7 +50,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench import bare, processes
-from bench.common import RawHttp, Stack, local_stack, percentile, settle
+from bench.common import (
+    RawHttp,
+    Stack,
+    freeze_heap_as_a_worker_does,
+    local_stack,
+    percentile,
+    settle,
+)
 from tests import factories
 from workflows.types import workflow_id_for
 
@@ -204,6 +211,8 @@ async def rounds(bench: Bench) -> dict[str, list[float]]:
     totals: dict[str, list[float]] = {}
     await bench.bare_start()  # warm-up of both paths (sandbox, caches, connections)
     await bench.gateway_start()
+    if WORKER_MODE == "inline":
+        freeze_heap_as_a_worker_does()
     steps = [bench.bare_start, bench.gateway_start, bench.bare_describe, bench.gateway_status]
     for number in range(ROUNDS):
         order = steps if number % 2 == 0 else [*steps[1::-1], *steps[:1:-1]]

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Worker
 
     from bench.bare import baseline_worker
-    from bench.common import Stats, local_stack, percentile
+    from bench.common import Stats, freeze_heap_as_a_worker_does, local_stack, percentile
     from bench.processes import CpuMeter, dev_server_pid
     from tests.factories import insert_course, insert_user, make_settings, queue_env
 
@@ -205,6 +205,7 @@ async def run(bench: Bench, redis: Redis) -> None:
             await stack.enter_async_context(worker)
         for side in SIDES.values():  # warm-up: sandbox, caches, connections
             await side(bench)
+        freeze_heap_as_a_worker_does()
         bench.cpu.clear()  # CPU per run counts the measured rounds only
         totals: dict[str, list[Stats]] = {name: [] for name in SIDES}
         for number in range(ROUNDS):

@@ -37,6 +37,8 @@ class ApiSettings(Group):
     loop: Literal["auto", "asyncio", "uvloop"] = Field(default="auto", validation_alias="API_LOOP")
     http: Literal["auto", "h11", "httptools"] = Field(default="auto", validation_alias="API_HTTP")
     backlog: int = Field(default=2048, ge=1, validation_alias="API_BACKLOG")
+    # `heap.freeze_start_up_heap` once the lifespan has opened the stores.
+    gc_freeze: bool = Field(default=True, validation_alias="API_GC_FREEZE")
 
     _split = field_validator("cors_origins", mode="before")(split_csv)
 

@@ -55,3 +55,4 @@ class WorkerSettings(Group):
     activity_pollers: int = Field(default=5, ge=1, validation_alias="WORKER_ACTIVITY_POLLERS")
     poller_autoscaling: bool = Field(default=False, validation_alias="WORKER_POLLER_AUTOSCALING")
     workflow_sandbox: bool = Field(default=True, validation_alias="WORKER_WORKFLOW_SANDBOX")
+    gc_freeze: bool = Field(default=True, validation_alias="WORKER_GC_FREEZE")

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from temporalio.worker import Worker
 
+import heap
 from admission import create_redis
 from observability import metrics_runtime_or_exit
 from settings import Settings
@@ -28,9 +29,10 @@ async def serve(settings: Settings, stop: asyncio.Event, stages_only: bool = Fal
     the stage workers, without PostgreSQL and Redis. The webhook dispatcher runs with the
     orchestration worker (it first starts, last stops: it needs no Temporal)."""
     runtime = metrics_runtime_or_exit(settings.telemetry.worker_metrics_port)
+    freeze = settings.worker.gc_freeze
     if stages_only:
         client = await connect_with_retries(settings, runtime)
-        await run_until(stage_workers(client, settings), stop)
+        await run_until(stage_workers(client, settings), stop, freeze_heap=freeze)
         return
     pool = await open_store_pool(settings)
     redis = create_redis(settings.stores.redis_dsn)
@@ -39,7 +41,9 @@ async def serve(settings: Settings, stop: asyncio.Event, stages_only: bool = Fal
         async with dispatcher.running(settings.stores.database_dsn):
             client = await connect_with_retries(settings, runtime)
             workers = build_workers(client, settings, pool, redis)
-            await run_until(workers, stop, lambda: start_reconciler(client, settings))
+            await run_until(
+                workers, stop, lambda: start_reconciler(client, settings), freeze_heap=freeze
+            )
     finally:
         await redis.aclose()
         await pool.close()
@@ -49,14 +53,19 @@ async def run_until(
     workers: Sequence[Worker],
     stop: asyncio.Event,
     started: Callable[[], Awaitable[None]] | None = None,
+    *,
+    freeze_heap: bool = False,
 ) -> None:
-    """Run `workers` until `stop`; `started` is called once they poll."""
+    """Run `workers` until `stop`; `started` is called once they poll, then, with
+    `freeze_heap` (`WORKER_GC_FREEZE`), the start-up heap is frozen (`heap`)."""
     async with contextlib.AsyncExitStack() as stack:
         for worker in workers:
             await stack.enter_async_context(worker)
         log.info("worker polling %s", [w.task_queue for w in workers])
         if started is not None:
             await started()
+        if freeze_heap:
+            heap.freeze_start_up_heap()
         await stop.wait()
         log.info("shutting down")
 

@@ -3,6 +3,7 @@ line; unreachable stores do not stop it, readiness names them and `/api/v1` answ
 
 from __future__ import annotations
 
+import gc
 import uuid
 
 import asyncpg
@@ -43,6 +44,23 @@ async def test_readyz_ready_with_worker(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200, response.text
     assert response.json()["checks"] == {"postgresql": "ok", "redis": "ok", "temporal": "ok"}
+
+
+async def test_the_gateway_freezes_its_start_up_heap_once_the_stores_are_open(
+    api_env: dict[str, str],
+) -> None:
+    """With API_GC_FREEZE (on by default) the lifespan leaves what start-up built to the
+    collector's permanent generation (`heap`); with it off, nothing is frozen."""
+    gc.unfreeze()
+    try:
+        async with running_app(make_settings(api_env, API_GC_FREEZE="true")) as app:
+            assert gc.get_freeze_count() > 0
+            assert (await app.get("/healthz")).status_code == 200
+        gc.unfreeze()
+        async with running_app(make_settings(api_env, API_GC_FREEZE="false")):
+            assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
 
 
 async def test_readyz_names_missing_worker(api_env: dict[str, str]) -> None:

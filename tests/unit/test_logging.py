@@ -65,6 +65,16 @@ def test_temporal_logger_extras_become_fields(stream: io.StringIO) -> None:
     (line,) = _lines(stream)
     assert (line["workflow_id"], line["run_id"]) == ("course-generation-1", "r9")
     assert line["event"] == "step done"
+    assert "temporal_workflow" not in line  # its ids are lifted, the rest stays out
+
+
+def test_a_standard_library_records_extra_fields_become_fields(stream: io.StringIO) -> None:
+    """`log.warning(..., extra={...})` of our own modules keeps its fields in the line."""
+    extra = {"error": "lease store did not answer", "objects": 3}
+    logging.getLogger("activities.course").warning("lease release left to the run", extra=extra)
+    (line,) = _lines(stream)
+    assert (line["error"], line["objects"]) == ("lease store did not answer", 3)
+    assert (line["event"], line["level"]) == ("lease release left to the run", "warning")
 
 
 def test_console_format_is_not_json() -> None:

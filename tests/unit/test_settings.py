@@ -85,6 +85,8 @@ EXACT_NAMES = [
     ("WORKER_ACTIVITY_POLLERS", "35", "worker.activity_pollers", 35),
     ("WORKER_POLLER_AUTOSCALING", "true", "worker.poller_autoscaling", True),
     ("WORKER_WORKFLOW_SANDBOX", "false", "worker.workflow_sandbox", False),
+    ("WORKER_GC_FREEZE", "false", "worker.gc_freeze", False),
+    ("API_GC_FREEZE", "false", "api.gc_freeze", False),
     ("API_LOOP", "asyncio", "api.loop", "asyncio"),
     ("API_HTTP", "h11", "api.http", "h11"),
     ("API_BACKLOG", "64", "api.backlog", 64),

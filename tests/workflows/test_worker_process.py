@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -64,12 +65,14 @@ async def test_sigkill_mid_stage_then_restart_completes(stacks: Stacks) -> None:
         assert await st.leases.usage(course.user_id) == []
 
 
-async def test_sigterm_stops_the_worker_gracefully(stacks: Stacks) -> None:
-    """`python -m worker` serves its metrics on WORKER_METRICS_PORT while it polls; SIGTERM
-    makes it shut its workers down and exit 0."""
+async def test_sigterm_stops_the_worker_gracefully(stacks: Stacks, tmp_path: Path) -> None:
+    """`python -m worker` serves its metrics on WORKER_METRICS_PORT while it polls and, by
+    default, freezes its start-up heap once it polls (`heap`); SIGTERM makes it shut its
+    workers down and exit 0."""
     client = stacks.client
-    env = stacks.env()
-    with worker_process(env) as process:
+    env = stacks.env(LOG_LEVEL="info", LOG_FORMAT="json")
+    output = tmp_path / "worker.log"
+    with worker_process(env, output=output) as process:
 
         async def polling() -> None:
             request = DescribeTaskQueueRequest(
@@ -90,6 +93,9 @@ async def test_sigterm_stops_the_worker_gracefully(stacks: Stacks) -> None:
         assert "temporal_worker_task_slots_available" in served
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+    lines = [json.loads(line) for line in output.read_text().splitlines() if line.startswith("{")]
+    (frozen,) = [line for line in lines if line.get("event") == "start-up heap frozen"]
+    assert frozen["objects"] > 10_000, frozen
 
 
 async def test_worker_refuses_a_schema_that_is_behind(
