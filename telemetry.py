@@ -67,6 +67,13 @@ def _temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutab
     return event
 
 
+def _drop_color_message(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    event.pop("color_message", None)
+    return event
+
+
 def _trace_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """The current span's ids, and the request id the trace carries as baggage."""
     context = trace.get_current_span().get_span_context()
@@ -118,8 +125,14 @@ def configure_logging(
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        # A standard-library record's `extra` fields become the line's own.
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _temporal_context],
+        # A standard-library record's `extra` fields become the line's own (not uvicorn's
+        # `color_message`, the same message with terminal colours).
+        foreign_pre_chain=[
+            *shared,
+            structlog.stdlib.ExtraAdder(),
+            _drop_color_message,
+            _temporal_context,
+        ],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

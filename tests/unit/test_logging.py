@@ -77,6 +77,16 @@ def test_a_standard_library_records_extra_fields_become_fields(stream: io.String
     assert (line["event"], line["level"]) == ("lease release left to the run", "warning")
 
 
+def test_uvicorns_coloured_copy_of_a_message_stays_out(stream: io.StringIO) -> None:
+    extra = {"color_message": "Uvicorn running on \x1b[1mhttp://127.0.0.1:8000\x1b[0m"}
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on %s", "http://127.0.0.1:8000", extra=extra
+    )
+    (line,) = _lines(stream)
+    assert line["event"] == "Uvicorn running on http://127.0.0.1:8000"
+    assert "color_message" not in line
+
+
 def test_console_format_is_not_json() -> None:
     """The development console format renders readable text rather than JSON."""
     buffer = io.StringIO()
