@@ -3,7 +3,9 @@
 Runs `CourseGenerationWorkflow` with zero-length SIMULATED stages (update-with-start, lease,
 claim, progress writes, stages, release) next to two minimal workflows of no-op activities on
 the same dev server and workers set up the same way, in alternating rounds: one that calls only
-the four stage activities (target: ours ≥ 60 % of its rate), and the run's former shape of 16
+the four stage activities (target: ours ≥ 60 % of its rate), the same with the five
+`GenerationStatus` upserts a run of ours makes (one before each stage, one at the end: what
+keeping the status current costs the server, reported), and the run's former shape of 16
 activities (2 local, 10 on the main queue, 4 on the stage queue; reported for comparison).
 Also reports each workflow's history events and workflow tasks per completed run (target: ours
 ≤ 50 events): every event is work for the Temporal server; and each side's CPU per completed
@@ -34,12 +36,14 @@ with workflow.unsafe.imports_passed_through():
     from bench.common import Stats, freeze_heap_as_a_worker_does, local_stack, percentile
     from bench.processes import CpuMeter, dev_server_pid
     from tests.factories import insert_course, insert_user, make_settings, queue_env
+    from workflows.search_attributes import GENERATION_STATUS
 
 RUNS = int(os.environ.get("BENCH_RUNS", "30"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
-# (local, main queue, stage queue) no-op activities of each baseline.
-FOUR_STAGES = (0, 0, 4)
-FORMER_SHAPE = (2, 10, 4)  # the course run before its writes became local and merged
+# (local, main queue, stage queue) no-op activities of each baseline, and its status upserts.
+FOUR_STAGES = (0, 0, 4, 0)
+STATUS_UPSERTS = (0, 0, 4, 5)  # four stages, and GenerationStatus kept current as ours keeps it
+FORMER_SHAPE = (2, 10, 4, 0)  # the course run before its writes became local and merged
 TARGET = 0.60
 EVENTS_TARGET = 50
 _TIMEOUT = timedelta(seconds=30)
@@ -52,19 +56,24 @@ async def noop() -> None:
 
 @workflow.defn(name="BenchMinimalWorkflow")
 class MinimalWorkflow:
-    """The baseline: the same number and kinds of activities, doing nothing."""
+    """The baseline: the same number and kinds of activities, doing nothing; `upserts` status
+    upserts, one before each stage activity and the rest at the end."""
 
     @workflow.run
     async def run(self, stage_queue: str, shape: list[int]) -> None:
-        local, main, stage = shape
+        local, main, stage, upserts = shape
         for _ in range(local):
             await workflow.execute_local_activity(noop, start_to_close_timeout=_TIMEOUT)
         for _ in range(main):
             await workflow.execute_activity(noop, start_to_close_timeout=_TIMEOUT)
-        for _ in range(stage):
+        for number in range(stage):
+            if number < upserts:
+                workflow.upsert_search_attributes([GENERATION_STATUS.value_set(f"stage {number}")])
             await workflow.execute_activity(
                 noop, task_queue=stage_queue, start_to_close_timeout=_TIMEOUT
             )
+        for _ in range(stage, upserts):
+            workflow.upsert_search_attributes([GENERATION_STATUS.value_set("completed")])
 
 
 @dataclasses.dataclass
@@ -151,7 +160,7 @@ async def ours_round(bench: Bench) -> Stats:
     return await timed_round(bench, "course workflow (zero-length stages)", run_one)
 
 
-def baseline_round(shape: tuple[int, int, int]) -> Callable[[Bench], Awaitable[Stats]]:
+def baseline_round(shape: tuple[int, int, int, int]) -> Callable[[Bench], Awaitable[Stats]]:
     async def timed(bench: Bench) -> Stats:
         async def run_one(_: int) -> None:
             handle = await bench.client.start_workflow(
@@ -163,7 +172,8 @@ def baseline_round(shape: tuple[int, int, int]) -> Callable[[Bench], Awaitable[S
             await handle.result()
             bench.last[str(shape)] = handle
 
-        return await timed_round(bench, f"minimal workflow {shape} (local, main, stage)", run_one)
+        label = f"minimal workflow {shape} (local, main, stage, upserts)"
+        return await timed_round(bench, label, run_one)
 
     return timed
 
@@ -192,6 +202,7 @@ def workers(bench: Bench, redis: Redis) -> list[Worker]:
 SIDES: dict[str, Callable[[Bench], Awaitable[Stats]]] = {
     "ours": ours_round,
     "four stages": baseline_round(FOUR_STAGES),
+    "four stages + status upserts": baseline_round(STATUS_UPSERTS),
     "former shape": baseline_round(FORMER_SHAPE),
 }
 
