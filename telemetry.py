@@ -38,6 +38,12 @@ SEVERITY_LEVELS = {
     "fatal": logging.CRITICAL,
 }
 metric_log = structlog.get_logger("system_metrics")
+# What every `logging.LogRecord` carries, so not an `extra`.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+}
+_NOT_EXTRAS = frozenset({"color_message", "temporal_workflow", "temporal_activity"})
 
 
 def _add_static(service: str, environment: str, version: str) -> structlog.types.Processor:
@@ -51,11 +57,9 @@ def _add_static(service: str, environment: str, version: str) -> structlog.types
 
 
 def _temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Lift workflow/activity ids that Temporal's loggers attach as `extra` into the line (the
-    rest of those dicts stays out of it)."""
+    """Lift workflow/activity ids that Temporal's loggers attach as `extra` into the line."""
     record = event.get("_record")
     for attr in ("temporal_workflow", "temporal_activity"):
-        event.pop(attr, None)
         info = getattr(record, attr, None)
         if isinstance(info, dict):
             event.setdefault("workflow_id", info.get("workflow_id"))
@@ -67,10 +71,18 @@ def _temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutab
     return event
 
 
-def _drop_color_message(
-    _: Any, __: str, event: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    event.pop("color_message", None)
+def _record_extras(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A standard-library record's `extra` fields, each where the line has no field of that
+    name yet (an extra cannot replace `service`, `level` or the ids). Left out: private keys
+    (Temporal's `__temporal_error_identifier`), Temporal's `temporal_*` dicts (their ids are
+    lifted by `_temporal_context`) and uvicorn's `color_message` (the message again, coloured)."""
+    record = event.get("_record")
+    if record is None:
+        return event
+    for key, value in vars(record).items():
+        if key in _RECORD_FIELDS or key in _NOT_EXTRAS or key.startswith("_"):
+            continue
+        event.setdefault(key, value)
     return event
 
 
@@ -125,14 +137,7 @@ def configure_logging(
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        # A standard-library record's `extra` fields become the line's own (not uvicorn's
-        # `color_message`, the same message with terminal colours).
-        foreign_pre_chain=[
-            *shared,
-            structlog.stdlib.ExtraAdder(),
-            _drop_color_message,
-            _temporal_context,
-        ],
+        foreign_pre_chain=[*shared, _record_extras, _temporal_context],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

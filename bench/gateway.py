@@ -211,8 +211,6 @@ async def rounds(bench: Bench) -> dict[str, list[float]]:
     totals: dict[str, list[float]] = {}
     await bench.bare_start()  # warm-up of both paths (sandbox, caches, connections)
     await bench.gateway_start()
-    if WORKER_MODE == "inline":
-        freeze_heap_as_a_worker_does()
     steps = [bench.bare_start, bench.gateway_start, bench.bare_describe, bench.gateway_status]
     for number in range(ROUNDS):
         order = steps if number % 2 == 0 else [*steps[1::-1], *steps[:1:-1]]
@@ -270,6 +268,7 @@ async def main() -> None:
                 if WORKER_MODE == "inline":
                     for worker in workers(stack, api_env):
                         await running.enter_async_context(worker)
+                    freeze_heap_as_a_worker_does()
                 else:
                     procs.extend(worker_processes(api_env))
                 http, api = await processes.gateway(api_env, CLIENTS)

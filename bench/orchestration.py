@@ -214,9 +214,9 @@ async def run(bench: Bench, redis: Redis) -> None:
     async with contextlib.AsyncExitStack() as stack:
         for worker in workers(bench, redis):
             await stack.enter_async_context(worker)
+        freeze_heap_as_a_worker_does()
         for side in SIDES.values():  # warm-up: sandbox, caches, connections
             await side(bench)
-        freeze_heap_as_a_worker_does()
         bench.cpu.clear()  # CPU per run counts the measured rounds only
         totals: dict[str, list[Stats]] = {name: [] for name in SIDES}
         for number in range(ROUNDS):

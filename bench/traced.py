@@ -35,7 +35,7 @@ import embedded
 import observability
 import temporal_connect
 from bench import gateway, orchestration, processes
-from bench.common import Stack, local_stack
+from bench.common import Stack, freeze_heap_as_a_worker_does, local_stack
 from tests import factories
 from worker import build_workers
 
@@ -71,6 +71,7 @@ async def gateway_repeat(mode: str) -> dict[str, float]:
         await factories.write_epoch(stack.redis, settings.stores.redis_key_prefix)
         for worker in build_workers(client, settings, stack.pool, stack.redis):
             await running.enter_async_context(worker)
+        freeze_heap_as_a_worker_does()
         proc = api_process(mode, {**env, SPANS_FILE: str(spans_file)})
         http = await running.enter_async_context(
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
@@ -150,6 +151,7 @@ async def orchestration_repeat(mode: str) -> dict[str, float]:
         await factories.write_epoch(stack.redis, settings.stores.redis_key_prefix)
         for worker in build_workers(client, settings, stack.pool, stack.redis):
             await running.enter_async_context(worker)
+        freeze_heap_as_a_worker_does()
         bench = orchestration.Bench(client, stack.pool, queue)
         await orchestration.ours_round(bench)  # warm-up
         cpu = cpu_seconds()

@@ -56,16 +56,18 @@ async def run_until(
     *,
     freeze_heap: bool = False,
 ) -> None:
-    """Run `workers` until `stop`; `started` is called once they poll, then, with
-    `freeze_heap` (`WORKER_GC_FREEZE`), the start-up heap is frozen (`heap`)."""
+    """Run `workers` until `stop`; `started` is called once they poll. With `freeze_heap`
+    (`WORKER_GC_FREEZE`) the start-up heap is frozen first (`heap`): the workers are built and
+    connected, and no run is in flight yet (a run frozen in the cache would never be collected
+    once evicted)."""
+    if freeze_heap:
+        heap.freeze_start_up_heap()
     async with contextlib.AsyncExitStack() as stack:
         for worker in workers:
             await stack.enter_async_context(worker)
         log.info("worker polling %s", [w.task_queue for w in workers])
         if started is not None:
             await started()
-        if freeze_heap:
-            heap.freeze_start_up_heap()
         await stop.wait()
         log.info("shutting down")
 

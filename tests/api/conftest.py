@@ -61,8 +61,9 @@ def api_env(
         "CORS_ORIGINS": "https://app.example.com",
         "ADMISSION_RETRY_AFTER_SECONDS": "30",
         "STAGE_CLEANUP_ACTIVITIES": "structure_analysis",
-        # Every test app starts in this one process: freezing its heap at each start-up would
-        # keep the earlier tests' reference cycles for good (`test_health` checks the freeze).
+        # Every test app starts in this one process: each start-up would freeze whatever the
+        # session holds at that moment, never to be collected once it becomes cyclic garbage
+        # (`test_health` checks the freeze on its own).
         "API_GC_FREEZE": "false",
     }
 

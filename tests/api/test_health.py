@@ -46,7 +46,7 @@ async def test_readyz_ready_with_worker(client: httpx.AsyncClient) -> None:
     assert response.json()["checks"] == {"postgresql": "ok", "redis": "ok", "temporal": "ok"}
 
 
-async def test_the_gateway_freezes_its_start_up_heap_once_the_stores_are_open(
+async def test_the_gateway_freezes_its_start_up_heap_unless_told_not_to(
     api_env: dict[str, str],
 ) -> None:
     """With API_GC_FREEZE (on by default) the lifespan leaves what start-up built to the

@@ -77,6 +77,16 @@ def test_a_standard_library_records_extra_fields_become_fields(stream: io.String
     assert (line["event"], line["level"]) == ("lease release left to the run", "warning")
 
 
+def test_an_extra_field_never_replaces_the_lines_own(stream: io.StringIO) -> None:
+    """An extra named like a fixed key (temporalio's Nexus logger sets `service`) leaves the
+    line's own; private keys (temporalio's `__temporal_error_identifier`) stay out."""
+    extra = {"service": "nexus-op", "level": "nope", "__temporal_error_identifier": "x"}
+    logging.getLogger("temporalio.nexus").error("operation failed", extra=extra)
+    (line,) = _lines(stream)
+    assert (line["service"], line["level"]) == ("course-generator", "error")
+    assert "__temporal_error_identifier" not in line
+
+
 def test_uvicorns_coloured_copy_of_a_message_stays_out(stream: io.StringIO) -> None:
     extra = {"color_message": "Uvicorn running on \x1b[1mhttp://127.0.0.1:8000\x1b[0m"}
     logging.getLogger("uvicorn.error").info(

@@ -66,11 +66,11 @@ async def test_sigkill_mid_stage_then_restart_completes(stacks: Stacks) -> None:
 
 
 async def test_sigterm_stops_the_worker_gracefully(stacks: Stacks, tmp_path: Path) -> None:
-    """`python -m worker` serves its metrics on WORKER_METRICS_PORT while it polls and, by
-    default, freezes its start-up heap once it polls (`heap`); SIGTERM makes it shut its
+    """`python -m worker` freezes its start-up heap before it polls (`heap`, WORKER_GC_FREEZE)
+    and serves its metrics on WORKER_METRICS_PORT while it polls; SIGTERM makes it shut its
     workers down and exit 0."""
     client = stacks.client
-    env = stacks.env(LOG_LEVEL="info", LOG_FORMAT="json")
+    env = stacks.env(LOG_LEVEL="info", LOG_FORMAT="json", WORKER_GC_FREEZE="true")
     output = tmp_path / "worker.log"
     with worker_process(env, output=output) as process:
 
@@ -94,8 +94,11 @@ async def test_sigterm_stops_the_worker_gracefully(stacks: Stacks, tmp_path: Pat
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
     lines = [json.loads(line) for line in output.read_text().splitlines() if line.startswith("{")]
+    events = [str(line.get("event")) for line in lines]
     (frozen,) = [line for line in lines if line.get("event") == "start-up heap frozen"]
     assert frozen["objects"] > 10_000, frozen
+    polling = next(i for i, event in enumerate(events) if event.startswith("worker polling"))
+    assert events.index("start-up heap frozen") < polling, events
 
 
 async def test_worker_refuses_a_schema_that_is_behind(
