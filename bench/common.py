@@ -22,7 +22,6 @@ import heap
 from admission import create_redis
 from db.migrate import migrate
 from db.pool import create_pool
-from settings import WorkerSettings
 from workflows import search_attributes
 
 
@@ -39,7 +38,9 @@ def freeze_heap_as_a_worker_does() -> None:
     """What `python -m worker` does before its workers poll (`heap`, `WORKER_GC_FREEZE`): the
     benchmarks that host the workers in their own process do it once the workers are built,
     before they start any run."""
-    if WorkerSettings(_env_file=None).gc_freeze:
+    from tests.factories import make_settings
+
+    if make_settings().worker.gc_freeze:
         heap.freeze_start_up_heap()
 
 

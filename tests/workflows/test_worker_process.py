@@ -97,8 +97,8 @@ async def test_sigterm_stops_the_worker_gracefully(stacks: Stacks, tmp_path: Pat
     events = [str(line.get("event")) for line in lines]
     (frozen,) = [line for line in lines if line.get("event") == "start-up heap frozen"]
     assert frozen["objects"] > 10_000, frozen
-    polling = next(i for i, event in enumerate(events) if event.startswith("worker polling"))
-    assert events.index("start-up heap frozen") < polling, events
+    polled = next(i for i, event in enumerate(events) if event.startswith("worker polling"))
+    assert events.index("start-up heap frozen") < polled, events
 
 
 async def test_worker_refuses_a_schema_that_is_behind(
